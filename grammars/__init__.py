@@ -1,0 +1,1 @@
+"""Lark grammars, one per format, shipped as package data."""

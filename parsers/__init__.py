@@ -1,0 +1,1 @@
+"""The format registry: one module per format, each with sniff() and parse()."""

@@ -1,0 +1,193 @@
+"""WindowsUpdate.log in both layouts: classic WUA 7.x (tab separated) and Get-WindowsUpdateLog
+(Windows 10+, fixed width). The grammar is ``grammars/windows_update.lark``.
+
+>>> [e.hresult for e in parse(["2018-10-02\\t11:21:58:874\\t 408\\t1224\\tPT\\tWARNING: PTError: 0x80072ee2"], "x.log")]
+['0x80072EE2']
+>>> e = next(parse(["2023/05/22 08:10:31.7433169 2944  3952  Handler           two leading spaces"], "x.log"))
+>>> e.pid, e.tid, e.component, repr(e.message)
+(2944, 3952, 'Handler', "'  two leading spaces'")
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from lark import Token, Transformer, UnexpectedInput, v_args
+
+from umlogs.parsers.event import Event, ParseIssue
+from umlogs.parsers.grammar import parser
+from umlogs.parsers.message import carried, hresult_codes, is_failure, normalize_code
+
+NAME = "windows_update"
+DESCRIPTION = "WindowsUpdate.log: classic WUA 7.x (tab separated) and Get-WindowsUpdateLog (Windows 10+)"
+EVENT_TYPE = "windows:update_client:entry"
+
+# Width of the Windows 10+ component column, padding included ("DownloadManager" + one space).
+_COMPONENT_COLUMN = 16
+# ===========  Logging initialized (build: 7.6.7601.23806, tz: +0300)  ===========
+_TZ_BANNER = re.compile(r"Logging initialized \(build: [^,]*, tz: ([+-])(\d\d)(\d\d)\)")
+_FATAL = re.compile(r"\bFATAL\b")
+_WARNING = re.compile(r"\bWARNING\b")
+_REPORT_FIELDS = (
+    "report_id", "report_time", "report_version", "report_event_id", "report_category",
+    "update_id", "update_revision", "report_hresult", "report_caller", "report_status",
+    "report_kind", "report_message",
+)  # fmt: skip
+
+
+@v_args(inline=True)
+class _LineToFields(Transformer):
+    """Turns one parsed line into a dict of raw fields (strings), layout-specific parts resolved."""
+
+    def start(self, date: Token, rest: dict) -> dict:
+        return {"date": str(date), **rest}
+
+    def classic(self, time, pid, tid, component, message=None) -> dict:
+        fields = {"time": str(time), "pid": int(pid), "tid": int(tid, 16), "component": str(component)}
+        if isinstance(message, dict):
+            return {**fields, **message}
+        return {**fields, "message": str(message or "")}
+
+    def report_event(self, prefix, *values) -> dict:
+        report = dict(zip(_REPORT_FIELDS, (str(v) if v is not None else "" for v in values), strict=False))
+        report["report_id"] = report["report_id"].strip("{}").upper()
+        report["update_id"] = report["update_id"].strip("{}").upper()
+        message = "\t".join((prefix + values[0], *(str(v) if v is not None else "" for v in values[1:])))
+        return {"message": message, "report": report}
+
+    def etl(self, time, pid, tid, component, pad=None, message=None) -> dict:
+        spaces = len(pad or "") - max(1, _COMPONENT_COLUMN - len(component))
+        text = " " * max(0, spaces) + str(message or "")
+        return {"time": str(time), "pid": int(pid), "tid": int(tid), "component": str(component), "message": text}
+
+
+def sniff(head: list[str]) -> bool:
+    """True when the first non-blank line of ``head`` is a WindowsUpdate.log line.
+
+    >>> sniff(["", "2021/07/13 10:22:58.9553434 3696  8172  Shared          InitializeSus"])
+    True
+    >>> sniff(["2019-05-31 10:11:12 (8593)worker : Sandbox process started."])
+    False
+    """
+    first = next((line for line in head if line.strip()), "")
+    if not first[:4].isdigit():
+        return False
+    try:
+        parser(NAME).parse(first)
+    except UnexpectedInput:
+        return False
+    return True
+
+
+def parse(
+    lines: Iterable[str], source: str, *, host: str | None = None, utc_offset: int | None = None
+) -> Iterator[Event | ParseIssue]:
+    """One :class:`Event` per non-blank line, or a :class:`ParseIssue` for a line the grammar rejects.
+
+    ``utc_offset`` (minutes east of UTC) applies until a classic ``Logging initialized`` banner says
+    otherwise. Blank lines yield nothing.
+    """
+    lark = parser(NAME)
+    to_fields = _LineToFields()
+    offset = utc_offset
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            fields = to_fields.transform(lark.parse(line))
+        except UnexpectedInput as error:
+            yield ParseIssue(source, line_no, _reason(error), line[: ParseIssue.TEXT_LIMIT], format=NAME, host=host)
+            continue
+        banner = _TZ_BANNER.search(fields["message"])
+        if banner:
+            sign = -1 if banner.group(1) == "-" else 1
+            offset = sign * (int(banner.group(2)) * 60 + int(banner.group(3)))
+        yield _event(fields, line, line_no, source, host, offset)
+
+
+def _event(fields: dict, line: str, line_no: int, source: str, host: str | None, offset: int | None) -> Event:
+    message = fields["message"]
+    found = carried(message)
+    report = fields.get("report")
+    hresults, success, attrs, caller = found.hresults, found.success_codes, (), found.caller_id
+    update_ids = found.update_ids
+    if report:
+        code = normalize_code(report["report_hresult"]) if len(report["report_hresult"]) <= 8 else None
+        if code and is_failure(code) and code not in hresults:
+            hresults = (code, *hresults)
+        elif code and not is_failure(code) and code not in success:
+            success = (code, *success)
+        update = f"{report['update_id']}.{report['update_revision']}"
+        if not update.startswith("00000000-0000-0000-0000-000000000000") and update not in update_ids:
+            update_ids = (update, *update_ids)
+        caller = report["report_caller"] or caller
+        attrs = tuple(report.items())
+    text = f"{fields['date']} {fields['time']}"
+    return Event(
+        format=NAME,
+        source=source,
+        line_no=line_no,
+        raw=line,
+        message=message,
+        host=host,
+        timestamp=_timestamp(fields["date"], fields["time"]),
+        timestamp_text=text,
+        utc_offset=offset,
+        pid=fields["pid"],
+        tid=fields["tid"],
+        component=fields["component"],
+        level=_level(message, report, found.exit_code),
+        hresult=hresults[0] if hresults else None,
+        hresults=hresults,
+        success_codes=success,
+        kbs=found.kbs,
+        update_ids=update_ids,
+        guids=found.guids,
+        caller_id=caller,
+        urls=found.urls,
+        operation=found.operation,
+        operation_phase=found.operation_phase,
+        exit_code=found.exit_code,
+        attrs=attrs,
+    )
+
+
+def _timestamp(date: str, time: str) -> datetime | None:
+    """Local time from the two layouts' stamps; ``None`` for an impossible date such as month 13.
+
+    >>> _timestamp("2018-10-02", "11:21:58:874"), _timestamp("2023/05/22", "08:10:31.7433169")
+    (datetime.datetime(2018, 10, 2, 11, 21, 58, 874000), datetime.datetime(2023, 5, 22, 8, 10, 31, 743316))
+    >>> _timestamp("2023/13/22", "08:10:31.7433169") is None
+    True
+    """
+    try:
+        return datetime(
+            int(date[0:4]), int(date[5:7]), int(date[8:10]),
+            int(time[0:2]), int(time[3:5]), int(time[6:8]), int(time[9:15].ljust(6, "0")),
+        )  # fmt: skip
+    except ValueError:
+        return None
+
+
+def _level(message: str, report: dict | None, exit_code: str | None) -> str:
+    if _FATAL.search(message):
+        return "fatal"
+    if "*FAILED*" in message or (report and report["report_status"] == "Failure"):
+        return "error"
+    if exit_code and is_failure(exit_code):
+        return "error"
+    if _WARNING.search(message):
+        return "warning"
+    return "info"
+
+
+def _reason(error: UnexpectedInput) -> str:
+    expected = sorted(getattr(error, "expected", None) or getattr(error, "allowed", None) or ())
+    where = f"column {error.column}" if getattr(error, "column", None) not in (None, -1) else "end of line"
+    hint = f": expected {', '.join(expected[:4])}" if expected else ""
+    return f"not a WindowsUpdate.log line at {where}{hint}"
+
+
+__all__ = ["NAME", "DESCRIPTION", "EVENT_TYPE", "sniff", "parse", "hresult_codes"]
