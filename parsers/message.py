@@ -5,6 +5,8 @@ in ``grammars/common.lark``), shared by all formats.
 >>> c = carried("* END * Finding updates CallerId = Update;ScanForUpdates, Exit code = 0x8024402C")
 >>> c.hresults, c.operation, c.operation_phase, c.exit_code, c.caller_id
 (('0x8024402C',), 'finding', 'end', '0x8024402C', 'Update;ScanForUpdates')
+>>> carried("+++++++++++  PT: Synchronizing server updates  +++++++++++").operation
+'finding'
 >>> carried("Flags: 0X80010010 (cV = oE1)").hresults
 ()
 >>> carried("**  END  **  Service: Service exit [Exit code = 0x240001]").success_codes
@@ -92,10 +94,13 @@ def carried(message: str) -> Carried:
     caller = terminal_regex(_GRAMMAR, "CALLER").search(message)
     operation = phase = exit_code = None
     banner = terminal_regex(_GRAMMAR, "BANNER").match(message)
+    titled = None if banner else terminal_regex(_GRAMMAR, "TITLE_BANNER").match(message)
     if banner:
         phase = banner.group(2).lower()
         operation = _operation(banner.group(3))
         exit_code = _exit_code(banner.group(3))
+    elif titled:
+        operation = _operation(titled.group(1))
     return Carried(
         hresults=_unique(c for c in codes if is_failure(c)),
         success_codes=_unique(c for c in codes if not is_failure(c)),

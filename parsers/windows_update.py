@@ -138,7 +138,7 @@ def _event(fields: dict, line: str, line_no: int, source: str, host: str | None,
         pid=fields["pid"],
         tid=fields["tid"],
         component=fields["component"],
-        level=_level(message, report, found.exit_code),
+        level=_level(message, report, bool(hresults)),
         hresult=hresults[0] if hresults else None,
         hresults=hresults,
         success_codes=success,
@@ -171,16 +171,15 @@ def _timestamp(date: str, time: str) -> datetime | None:
         return None
 
 
-def _level(message: str, report: dict | None, exit_code: str | None) -> str:
+def _level(message: str, report: dict | None, failed: bool) -> str:
+    """``FATAL`` > ``*FAILED*`` or a failed report > ``WARNING`` > any failure code > info."""
     if _FATAL.search(message):
         return "fatal"
     if "*FAILED*" in message or (report and report["report_status"] == "Failure"):
         return "error"
-    if exit_code and is_failure(exit_code):
-        return "error"
     if _WARNING.search(message):
         return "warning"
-    return "info"
+    return "error" if failed else "info"
 
 
 def _reason(error: UnexpectedInput) -> str:

@@ -1,0 +1,61 @@
+"""The library functions the CLI calls, one per command.
+
+>>> from umlogs.pipeline.api import parse_offset
+>>> parse_offset("+0530"), parse_offset("-08:00"), parse_offset("UTC")
+(330, -480, 0)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from umlogs.pipeline.parse import FileResult, parse_file
+from umlogs.pipeline.store import events_table, issues_path, issues_table, write_parquet
+
+_OFFSET = re.compile(r"^(?:UTC|Z|([+-])(\d\d):?(\d\d))$", re.IGNORECASE)
+
+
+class UmlogsError(Exception):
+    """A problem with the user's request (not with log content), reported as one line, exit 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParseRun:
+    """The outcome of ``umlogs parse``: one result per input file, and where the tables went."""
+
+    results: list[FileResult]
+    events_path: Path
+    issues_path: Path
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.error]
+
+
+def parse_offset(text: str) -> int:
+    """Minutes east of UTC from ``+0200``, ``-05:00``, ``UTC`` or ``Z``."""
+    m = _OFFSET.match(text.strip())
+    if not m:
+        raise UmlogsError(f"--tz {text!r}: expected an offset such as +0200, -05:00 or UTC")
+    if m.group(1) is None:
+        return 0
+    minutes = int(m.group(2)) * 60 + int(m.group(3))
+    return -minutes if m.group(1) == "-" else minutes
+
+
+def parse_paths(
+    paths: Sequence[Path],
+    out: Path,
+    *,
+    format: str | None = None,
+    host: str | None = None,
+    utc_offset: int | None = None,
+) -> ParseRun:
+    """Parse every path (a bad one does not stop the others) and write events and issues to Parquet."""
+    results = [parse_file(p, format=format, host=host, utc_offset=utc_offset) for p in paths]
+    write_parquet(events_table(e for r in results for e in r.events), out)
+    write_parquet(issues_table(i for r in results for i in r.issues), issues_path(out))
+    return ParseRun(results, out, issues_path(out))

@@ -1,0 +1,118 @@
+"""Events and parse issues as Arrow tables with one explicit, versioned schema, and Parquet files.
+
+The fields are documented one by one in docs/events.md; ``tests/pipeline/test_store.py`` checks that
+the page and :data:`EVENT_SCHEMA` agree.
+
+>>> from umlogs.parsers.event import Event
+>>> table = events_table([Event(format="windows_update", source="a.log", line_no=1, raw="x", message="x")])
+>>> table.num_rows, table.schema.metadata[b"umlogs.schema_version"]
+(1, b'1')
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from umlogs.parsers.event import Event, ParseIssue
+
+SCHEMA_VERSION = "1"
+_META = {b"umlogs.schema_version": SCHEMA_VERSION.encode()}
+_STRINGS = pa.list_(pa.string())
+
+EVENT_SCHEMA = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("format", pa.string(), nullable=False),
+        pa.field("host", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("line_no", pa.int64(), nullable=False),
+        pa.field("line_count", pa.int32(), nullable=False),
+        pa.field("timestamp", pa.timestamp("us")),
+        pa.field("timestamp_text", pa.string()),
+        pa.field("utc_offset", pa.int16()),
+        pa.field("timestamp_utc", pa.timestamp("us", tz="UTC")),
+        pa.field("pid", pa.int64()),
+        pa.field("tid", pa.int64()),
+        pa.field("component", pa.string()),
+        pa.field("level", pa.string(), nullable=False),
+        pa.field("message", pa.string(), nullable=False),
+        pa.field("hresult", pa.string()),
+        pa.field("hresults", _STRINGS),
+        pa.field("success_codes", _STRINGS),
+        pa.field("kbs", _STRINGS),
+        pa.field("update_ids", _STRINGS),
+        pa.field("guids", _STRINGS),
+        pa.field("caller_id", pa.string()),
+        pa.field("urls", _STRINGS),
+        pa.field("operation", pa.string()),
+        pa.field("operation_phase", pa.string()),
+        pa.field("exit_code", pa.string()),
+        pa.field("attrs", pa.map_(pa.string(), pa.string())),
+        pa.field("raw", pa.string(), nullable=False),
+    ],
+    metadata=_META,
+)
+
+ISSUE_SCHEMA = pa.schema(
+    [
+        pa.field("format", pa.string()),
+        pa.field("host", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("line_no", pa.int64(), nullable=False),
+        pa.field("line_count", pa.int32(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+    ],
+    metadata=_META,
+)
+
+_COMPUTED = {"event_id", "timestamp_utc"}
+
+
+def events_table(events: Iterable[Event]) -> pa.Table:
+    """Arrow table of events, columns in :data:`EVENT_SCHEMA` order."""
+    events = list(events)
+    columns = {}
+    for field in EVENT_SCHEMA:
+        if field.name in _COMPUTED:
+            values = [getattr(e, field.name) for e in events]
+        elif field.name == "attrs":
+            values = [list(e.attrs) for e in events]
+        else:
+            values = [getattr(e, field.name) for e in events]
+            if pa.types.is_list(field.type):
+                values = [list(v) for v in values]
+        columns[field.name] = pa.array(values, type=field.type)
+    return pa.table(columns, schema=EVENT_SCHEMA)
+
+
+def issues_table(issues: Iterable[ParseIssue]) -> pa.Table:
+    """Arrow table of parse issues, columns in :data:`ISSUE_SCHEMA` order."""
+    issues = list(issues)
+    return pa.table({f.name: pa.array([getattr(i, f.name) for i in issues], type=f.type) for f in ISSUE_SCHEMA},
+                    schema=ISSUE_SCHEMA)  # fmt: skip
+
+
+def issues_path(events_path: Path) -> Path:
+    """Where the parse issues of ``OUT.parquet`` go: ``OUT.issues.parquet`` beside it.
+
+    >>> issues_path(Path("out/x.parquet")).as_posix()
+    'out/x.issues.parquet'
+    """
+    return events_path.with_name(events_path.stem + ".issues.parquet")
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Write atomically: a temporary file beside the target, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
