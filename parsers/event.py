@@ -55,6 +55,8 @@ class Event:
     operation_phase: str | None = None
     """``start`` or ``end`` for operation banners."""
     exit_code: str | None = None
+    exception_chain: tuple[tuple[str, str], ...] = ()
+    """``(type, message)`` pairs of an exception chain, outermost first."""
     attrs: tuple[tuple[str, str], ...] = field(default=())
     """Format-specific named fields, e.g. the columns of a classic ``REPORT EVENT`` record."""
 

@@ -52,6 +52,7 @@ EVENT_SCHEMA = pa.schema(
         pa.field("operation", pa.string()),
         pa.field("operation_phase", pa.string()),
         pa.field("exit_code", pa.string()),
+        pa.field("exception_chain", pa.list_(pa.struct([("type", pa.string()), ("message", pa.string())]))),
         pa.field("attrs", pa.map_(pa.string(), pa.string())),
         pa.field("raw", pa.string(), nullable=False),
     ],
@@ -83,6 +84,8 @@ def events_table(events: Iterable[Event]) -> pa.Table:
             values = [getattr(e, field.name) for e in events]
         elif field.name == "attrs":
             values = [list(e.attrs) for e in events]
+        elif field.name == "exception_chain":
+            values = [[{"type": t, "message": m} for t, m in e.exception_chain] for e in events]
         else:
             values = [getattr(e, field.name) for e in events]
             if pa.types.is_list(field.type):
