@@ -59,3 +59,36 @@ def parse_paths(
     write_parquet(events_table(e for r in results for e in r.events), out)
     write_parquet(issues_table(i for r in results for i in r.issues), issues_path(out))
     return ParseRun(results, out, issues_path(out))
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifyRun:
+    """The outcome of ``umlogs classify``: per-file parse results and the findings over all of them."""
+
+    results: list[FileResult]
+    findings: list
+
+
+def classify_paths(
+    paths: Sequence[Path],
+    *,
+    rule_dirs: Sequence[Path] = (),
+    format: str | None = None,
+    host: str | None = None,
+    utc_offset: int | None = None,
+) -> ClassifyRun:
+    """Check the rules (before any log is read), parse every path, and classify all events together."""
+    from umlogs.pipeline.classify import check_rules, classify_table, load_rules
+
+    rules = load_rules(tuple(rule_dirs))
+    check_rules(rules)
+    results = [parse_file(p, format=format, host=host, utc_offset=utc_offset) for p in paths]
+    table = events_table(e for r in results for e in r.events)
+    return ClassifyRun(results, classify_table(table, rules))
+
+
+def severity_at_least(findings: Sequence, threshold: str) -> bool:
+    """True when a finding is at or above ``threshold`` (``warning`` or ``error``)."""
+    from umlogs.pipeline.rules import SEVERITIES
+
+    return any(SEVERITIES.index(f.severity) >= SEVERITIES.index(threshold) for f in findings)

@@ -91,6 +91,116 @@ def parse(
         raise typer.Exit(EXIT_INPUT)
 
 
+OutputFormat = Annotated[str, typer.Option("--format", "-F", help="table, json, ndjson, markdown or csv.")]
+RuleDirs = Annotated[
+    Optional[list[Path]], typer.Option("--rules", help="A directory of extra rule files (repeatable).")
+]
+FailOn = Annotated[
+    Optional[str], typer.Option("--fail-on", help="Exit 1 when a finding is at or above this severity: warning or error.")
+]
+
+
+@app.command()
+def classify(
+    paths: Paths,
+    output: OutputFormat = "table",
+    rules: RuleDirs = None,
+    fail_on: FailOn = None,
+    format: Annotated[Optional[str], typer.Option("--input-format", help="Force an input format (see `umlogs formats`).")] = None,
+    host: Host = None,
+    tz: Tz = None,
+) -> None:
+    """Parse logs and classify them: findings with cause, resolution and reference.
+
+    Example:
+        umlogs classify samples/windows_update/classic.log --format markdown
+    """
+    from umlogs.pipeline import api, render
+    from umlogs.pipeline.rules import RuleError
+
+    if output not in render.FORMATS:
+        _fail(f"--format {output!r}: choose from {', '.join(render.FORMATS)}")
+        raise typer.Exit(EXIT_INPUT)
+    if fail_on not in (None, "warning", "error"):
+        _fail(f"--fail-on {fail_on!r}: choose warning or error")
+        raise typer.Exit(EXIT_INPUT)
+    try:
+        offset = api.parse_offset(tz) if tz else None
+        run = api.classify_paths(paths, rule_dirs=rules or (), format=format, host=host, utc_offset=offset)
+    except (api.UmlogsError, RuleError, KeyError) as error:
+        _fail(str(error).strip("'\""))
+        raise typer.Exit(EXIT_INPUT) from None
+    for r in run.results:
+        if r.error:
+            _fail(f"{r.source}: {r.error}")
+        elif r.issues:
+            typer.echo(f"umlogs: {r.source}: {len(r.issues)} lines no grammar accepts (see `umlogs parse`)", err=True)
+    if output == "table":
+        render.print_findings_table(run.findings)
+    else:
+        typer.echo(render.findings_text(run.findings, output))
+    if any(r.error for r in run.results):
+        raise typer.Exit(EXIT_INPUT)
+    if fail_on and api.severity_at_least(run.findings, fail_on):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def explain(
+    what: Annotated[str, typer.Argument(help="An HRESULT (0x8024402C, 8024402c, -2145107924), error text, or - for standard input.")],
+    output: Annotated[str, typer.Option("--format", "-F", help="text or json.")] = "text",
+) -> None:
+    """Decode an HRESULT, or explain an error message copied from the portal or job output.
+
+    Example:
+        umlogs explain 0x8024402C
+    """
+    import json
+
+    from umlogs.pipeline import explain as explaining
+
+    if output not in ("text", "json"):
+        _fail(f"--format {output!r}: choose text or json")
+        raise typer.Exit(EXIT_INPUT)
+    text = sys.stdin.read() if what == "-" else what
+    try:
+        result = explaining.explain(text)
+    except explaining.NotACode as error:
+        _fail(str(error))
+        raise typer.Exit(EXIT_INPUT) from None
+    typer.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str) if output == "json" else explaining.as_text(result))
+
+
+@app.command("rules")
+def rules_command(
+    rule_id: Annotated[Optional[str], typer.Argument(help="Show this rule in full.")] = None,
+    rules: RuleDirs = None,
+) -> None:
+    """List the classification rules, or show one in full.
+
+    Example:
+        umlogs rules UM1001
+    """
+    from umlogs.pipeline.rules import RuleError, load_rules
+
+    try:
+        loaded = load_rules(tuple(rules or ()))
+    except RuleError as error:
+        _fail(str(error))
+        raise typer.Exit(EXIT_INPUT) from None
+    if rule_id is None:
+        for r in loaded:
+            typer.echo(f"{r.id}  {r.severity:<8} {r.scenario:<40} {r.title}")
+        return
+    match = [r for r in loaded if r.id == rule_id.upper()]
+    if not match:
+        _fail(f"no rule {rule_id!r} (`umlogs rules` lists them)")
+        raise typer.Exit(EXIT_INPUT)
+    from umlogs.pipeline.rules import describe
+
+    typer.echo(describe(match[0]))
+
+
 @app.command()
 def formats() -> None:
     """List the log formats umlogs reads.

@@ -1,0 +1,196 @@
+"""The classify stage: DuckDB runs every rule over the events, and the matches become findings.
+
+Besides ``events`` and ``catalog``, rules may use the view ``failures``: one row per event and failure
+HRESULT it carries, with ``outcome`` (the event states an operation's result: an exit code, a call
+result, a failed ReportingEvents record, a FATAL line) and ``recovered`` (a later line of the same
+source reports an operation that exited with 0x00000000). A rule may return a ``severity`` column to
+grade its own matches; findings are then split by severity.
+
+Rules run inside DuckDB over the Arrow/Parquet events, never row by row in Python. After the events
+and the HRESULT catalog are registered, external access is switched off and the configuration locked,
+so a rule cannot read or write files; log text is data in the ``events`` view, never SQL text.
+
+>>> from umlogs.pipeline.store import EVENT_SCHEMA
+>>> classify_table(EVENT_SCHEMA.empty_table(), load_rules())
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from umlogs.pipeline.hresult import catalog_table
+from umlogs.pipeline.rules import SEVERITIES, Rule, RuleError, load_rules
+from umlogs.pipeline.store import EVENT_SCHEMA
+
+EVIDENCE_LINES = 3
+# An event that states how an operation ended: "Exit code = 0x…", "Call error code = 0x…",
+# "Install Call Result = 0x…", "resultMapped=…", a failed REPORT EVENT, a FATAL line.
+_OUTCOME = r"(?i)(exit code|error code|call result|resultmapped|result) ?[=:] ?(0x)?[0-9a-f]"
+_FAILURES_VIEW = f"""
+CREATE VIEW failures AS
+WITH coded AS (
+    SELECT event_id, host, source, line_no, timestamp, level, message, operation, unnest(hresults) AS code,
+           exit_code IS NOT NULL OR regexp_matches(message, '{_OUTCOME}')
+               OR attrs['report_status'] = 'Failure' OR level = 'fatal' AS outcome
+    FROM events WHERE len(hresults) > 0
+), succeeded AS (
+    SELECT host, source, max(line_no) AS last_success FROM events
+    WHERE list_contains(success_codes, '0x00000000') AND regexp_matches(message, '(?i)exit code = 0x0{{8}}')
+    GROUP BY ALL
+)
+SELECT coded.*, coalesce(coded.line_no < succeeded.last_success, false) AS recovered
+FROM coded LEFT JOIN succeeded
+  ON coded.source = succeeded.source AND coded.host IS NOT DISTINCT FROM succeeded.host
+"""
+_EVIDENCE_TEXT = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One line that shows a finding."""
+
+    source: str
+    line_no: int
+    text: str
+    host: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What a rule found: one per rule and HRESULT (or one per rule, for rules without codes)."""
+
+    rule_id: str
+    title: str
+    scenario: str
+    severity: str
+    hresult: str | None
+    hresult_name: str | None
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    hosts: tuple[str, ...]
+    sources: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+    cause: str
+    resolution: str
+    reference: str
+    detail: str | None = None
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values (times as ISO 8601 text)."""
+        data = asdict(self)
+        for key in ("first_seen", "last_seen"):
+            data[key] = data[key].isoformat() if data[key] else None
+        return data
+
+
+def connect(events: pa.Table | object) -> duckdb.DuckDBPyConnection:
+    """A locked-down DuckDB connection with ``events`` (an Arrow table or dataset) and ``catalog``."""
+    con = duckdb.connect(config={"threads": 2})
+    con.register("events", events)
+    con.register("_catalog_arrow", catalog_table())
+    con.execute("CREATE TABLE catalog AS SELECT * FROM _catalog_arrow")
+    con.unregister("_catalog_arrow")
+    con.execute(_FAILURES_VIEW)
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def check_rules(rules: Sequence[Rule]) -> None:
+    """Compile every rule against an empty ``events`` view; raise :class:`RuleError` naming the file
+    and the problem for SQL that does not compile or does not return ``event_id``."""
+    con = connect(EVENT_SCHEMA.empty_table())
+    for rule in rules:
+        _columns(con, rule)
+
+
+def classify_table(events: pa.Table | object, rules: Sequence[Rule]) -> list[Finding]:
+    """Run ``rules`` over ``events``; findings ordered by severity, then count, then rule id."""
+    con = connect(events)
+    findings = [f for rule in rules for f in _run(con, rule)]
+    return sorted(findings, key=lambda f: (-_rank(f.severity), -f.count, f.rule_id, f.hresult or ""))
+
+
+def _columns(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[str]:
+    statements = _statements(rule)
+    try:
+        columns = con.sql(statements).columns
+    except duckdb.Error as error:
+        raise RuleError(f"{rule.path}: sql does not run: {str(error).splitlines()[0]}") from None
+    if "event_id" not in columns:
+        raise RuleError(f"{rule.path}: sql must return an event_id column (it returns {', '.join(columns)})")
+    return columns
+
+
+def _statements(rule: Rule) -> str:
+    sql = rule.sql.strip().rstrip(";").strip()
+    try:
+        parsed = duckdb.extract_statements(sql)
+    except duckdb.Error as error:
+        raise RuleError(f"{rule.path}: sql does not parse: {str(error).splitlines()[0]}") from None
+    if len(parsed) != 1 or parsed[0].type != duckdb.StatementType.SELECT:
+        raise RuleError(f"{rule.path}: sql must be exactly one SELECT statement")
+    return sql
+
+
+def _run(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Finding]:
+    columns = _columns(con, rule)
+    hresult = "CAST(hresult AS VARCHAR)" if "hresult" in columns else "CAST(NULL AS VARCHAR)"
+    detail = "CAST(detail AS VARCHAR)" if "detail" in columns else "CAST(NULL AS VARCHAR)"
+    severity = "CAST(severity AS VARCHAR)" if "severity" in columns else f"'{rule.severity}'"
+    query = f"""
+        WITH hits AS (
+            SELECT DISTINCT event_id, {hresult} AS hresult, {detail} AS detail, {severity} AS severity
+            FROM ({_statements(rule)})
+        )
+        SELECT h.hresult, h.severity, c.name, any_value(h.detail), count(*), min(e.timestamp), max(e.timestamp),
+               list_sort(list(DISTINCT e.host) FILTER (WHERE e.host IS NOT NULL)),
+               list_sort(list(DISTINCT e.source)),
+               list_slice(list((e.source, e.line_no, left(e.message, {_EVIDENCE_TEXT}), e.host)
+                               ORDER BY e.source, e.line_no), 1, {EVIDENCE_LINES})
+        FROM hits h JOIN events e USING (event_id) LEFT JOIN catalog c ON c.code = h.hresult
+        GROUP BY h.hresult, h.severity, c.name
+    """
+    rows = con.execute(query).fetchall()
+    bad = {row[1] for row in rows} - set(SEVERITIES)
+    if bad:
+        raise RuleError(f"{rule.path}: sql returned severity {sorted(map(str, bad))}, not one of {', '.join(SEVERITIES)}")
+    return [
+        Finding(
+            rule_id=rule.id,
+            title=rule.title,
+            scenario=rule.scenario,
+            severity=severity,
+            hresult=code,
+            hresult_name=name,
+            count=count,
+            first_seen=first,
+            last_seen=last,
+            hosts=tuple(hosts or ()),
+            sources=tuple(sources or ()),
+            evidence=tuple(Evidence(*_values(item)) for item in evidence),
+            cause=rule.cause,
+            resolution=rule.resolution,
+            reference=rule.reference_url,
+            detail=detail,
+        )
+        for code, severity, name, detail, count, first, last, hosts, sources, evidence in rows
+    ]
+
+
+def _values(item: dict | tuple) -> tuple:
+    return tuple(item.values()) if isinstance(item, dict) else tuple(item)
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity)
+
+
+__all__ = ["Evidence", "Finding", "check_rules", "classify_table", "connect", "load_rules", "RuleError"]
