@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from umlogs.parsers import update_worker, windows_update
+from umlogs.parsers import portal_exception, update_worker, windows_update
 
-PARSERS: tuple[ModuleType, ...] = (windows_update, update_worker)
+PARSERS: tuple[ModuleType, ...] = (windows_update, update_worker, portal_exception)
 
 # How many leading lines sniffing looks at.
 HEAD_LINES = 20
