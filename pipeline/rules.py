@@ -19,6 +19,16 @@ from importlib.resources import files
 from pathlib import Path
 
 SEVERITIES = ("info", "warning", "error", "critical")
+# The section anchors of the troubleshooting guide (../shared/seed) that built-in rules point at.
+SCENARIOS = (
+    "nologs", "rp-register", "components-enabled-not-working", "multi-tenant", "node-reboots",
+    "failed-to-start", "updates-nodeployment", "machine-already-registered", "machine-unable-to-communicate",
+    "unable-to-create-selfsigned-cert", "mw-exceeded", "hresult", "scenario-update-run-returns-failed-status",
+    "patches-arent-installed", "machines-dont-install-updates",
+    "i-know-updates-are-available-but-they-dont-show-as-available-on-my-machines",
+    "updates-show-as-installed-but-i-cant-find-them-on-my-machine",
+    "installing-updates-by-classification-on-linux", "kb2267602-is-consistently-missing",
+)  # fmt: skip
 STATUSES = ("preview", "stable", "deprecated", "removed")
 REQUIRED = ("id", "title", "scenario", "severity", "cause", "resolution", "reference", "sql")
 SEED_URL = "https://learn.microsoft.com/azure/automation/troubleshoot/update-management"
