@@ -46,9 +46,10 @@ _CONTINUATION = re.compile(
 _SENTENCE_END = tuple(".!?:)]}\"'’”")
 # Seen in the first lines of a file, these make it error text (checked after the log-line test).
 _STRONG = {"PREFIX_REGISTER", "PREFIX_DETAILS", "PREFIX_RUNBOOK", "PREFIX_ASSESSMENT", "ARROW", "STACK_END",
-           "HR_FROM", "HR_NAMED", "HR_NAME_FIRST", "RESOURCE_ID", "KEYED_GUID", "PS_FIELD", "TRACEBACK", "JSON"}  # fmt: skip
+           "HR_FROM", "HR_NAMED", "HR_NAME_FIRST", "RESOURCE_ID", "KEYED_GUID", "KEYED_QUOTED", "ACTION", "PS_FIELD", "TRACEBACK", "JSON"}  # fmt: skip
 _PHRASES = re.compile(
-    r"(?i)exception|error|fail|denied|not authorized|could not|cannot|can't|unable|invalid|overquota"
+    r"(?i)exception|error|fail|denied|authoriz|forbidden|could not|cannot|can't|unable|invalid|overquota"
+    r"|timed out|not found|expired|suspended|does not exist"
     r"|maintenancewindowexceeded|the certificate presented|solution have been enabled"
 )
 # A line of a timestamped log (WindowsUpdate.log, omsupdatemgmt.log, worker.log): the sniff says no.
