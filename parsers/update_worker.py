@@ -55,8 +55,11 @@ _TAG_LEVELS = {"DEBUG": "debug", "VERBOSE": "debug", "INFO": "info", "WARNING": 
 _RESULT_LEVELS = {"Failed": "error", "PassedWithWarning": "warning", "Debug": "debug"}
 _TERMINAL = re.compile(r"(?<!non )terminal exception", re.IGNORECASE)
 _FAILURE = re.compile(r"\b(?:crash(?:ed)?|fail(?:ed|ure)?|unable to|exception)\b", re.IGNORECASE)
-# [sandboxId=6c1f…][pId=9001]: a value runs to the "]" that closes its group, so it may hold "]" itself.
-_KEY_VALUE = re.compile(r"\[([A-Za-z_][\w.-]*)=(.*?)\](?=\[|\s*$|\s+\S)", re.DOTALL)
+# [sandboxId=6c1f…][pId=9001]: a value runs to the "]" before the next group or the end of the
+# entry, so a traceback value may hold "]" and newlines ([exception=…OSError: [Errno 28] …]).
+_KEY_VALUE = re.compile(r"\[([A-Za-z_][\w.-]*)=(.*?)\](?=\[[A-Za-z_][\w.-]*=|\s*$)", re.DOTALL)
+# A group followed by more text on its line: "[status=401] retrying"
+_SIMPLE_KEY_VALUE = re.compile(r"\[([A-Za-z_][\w.-]*)=([^\[\]\n]*)\]")
 # The last line of a Python traceback: "ValueError: bad" · "urllib2.URLError: <urlopen error …>"
 _EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt))(?::\s*(.*))?$")
 
@@ -195,9 +198,10 @@ def _event(kind, head: dict, block, source, host, runbook_state: dict[str, str])
     else:
         level = _level(head["tag"], first)
         if kind == WORKER:
-            attrs.update((k, v.strip()) for k, v in _KEY_VALUE.findall(message))
-            chain = _exception_chain(rest)
+            attrs.update(_key_values(message))
+            chain = _exception_chain(attrs["exception"].splitlines() if "exception" in attrs else rest)
         else:
+            attrs.update(_key_values(first))
             attrs.update(runbook_attrs(first, rest, runbook_state))
     found = carried(message)
     stamp = head.get("stamp")
@@ -238,10 +242,26 @@ def _level(tag: str, message: str) -> str:
     word = tag.strip(" []:-")
     if word in _TAG_LEVELS:
         return _TAG_LEVELS[word]
-    words = _KEY_VALUE.sub("", message)
+    words = _SIMPLE_KEY_VALUE.sub("", _KEY_VALUE.sub("", message))
     if _TERMINAL.search(words):
         return "fatal"
     return "error" if _FAILURE.search(words) else "info"
+
+
+def _key_values(message: str) -> dict[str, str]:
+    """The ``[key=value]`` groups of an entry (``[OperationId=…]``, ``[Sources=…]`` in omsupdatemgmt.log
+    too), first occurrence of a key kept.
+
+    >>> _key_values("Sandbox process crashed. [exitCode=1][exception=OSError: [Errno 28] No space]")
+    {'exitCode': '1', 'exception': 'OSError: [Errno 28] No space'}
+    >>> _key_values("Unable to get job actions. [status=401] Retrying in 30 s.")
+    {'status': '401'}
+    """
+    found: dict[str, str] = {}
+    for pattern in (_KEY_VALUE, _SIMPLE_KEY_VALUE):
+        for key, value in pattern.findall(message):
+            found.setdefault(key, value.strip())
+    return found
 
 
 def _exception_chain(rest: list[str]) -> tuple[tuple[str, str], ...]:

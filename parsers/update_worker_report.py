@@ -96,6 +96,8 @@ def json_records(lines: list[str]) -> Iterator[Record | tuple[int, int, str]]:
     [(1, 1, 'A'), (2, 1, 'B')]
     >>> list(json_records(['[{"RuleId": "A"}, oops']))[-1]
     (1, 0, 'not a JSON value at column 19')
+    >>> list(json_records(["[", "]"]))
+    [(1, 2, 'brackets without any JSON record')]
     """
     text = "\n".join(lines)
     starts = [0]
@@ -127,6 +129,11 @@ def json_records(lines: list[str]) -> Iterator[Record | tuple[int, int, str]]:
         pending = Record(first, _count(lines, owned + 1, last), text[pos:end], value)
         owned = max(owned, last)
         pos = end
+    if pending is None:
+        if _count(lines, 1, len(lines)):
+            first = next(n for n, line in enumerate(lines, start=1) if line.strip())
+            yield (first, _count(lines, 1, len(lines)), "brackets without any JSON record")
+        return
     if pending:
         # The closing brackets after the last object belong to it.
         tail = _count(lines, owned + 1, len(lines))
