@@ -72,19 +72,13 @@ def hresult_codes(text: str) -> list[str]:
     >>> hresult_codes("hr = 80072ee2; registry key 0x80000002; PTError: 0x80072EE2")
     ['0x80072EE2', '0x80072EE2']
     """
-    found: list[tuple[int, str]] = []
-    taken: list[tuple[int, int]] = []
-    for m in terminal_regex(_GRAMMAR, "HRESULT_KEYED").finditer(text):
-        found.append((m.start(), normalize_code(m.group(1) or m.group(2))))
-        taken.append(m.span())
-    context = terminal_regex(_GRAMMAR, "NOT_HRESULT_CONTEXT")
-    for m in terminal_regex(_GRAMMAR, "HRESULT_0X").finditer(text):
-        if any(a <= m.start() < b for a, b in taken):
-            continue
-        if context.search(text, max(0, m.start() - 24), m.start()):
-            continue
-        found.append((m.start(), normalize_code(m.group(1))))
-    return [code for _, code in sorted(found)]
+    codes = []
+    for keyed_hex, keyed_bare, context, bare in terminal_regex(_GRAMMAR, "HRESULT").findall(text):
+        if keyed_hex or keyed_bare:
+            codes.append(normalize_code(keyed_hex or keyed_bare))
+        elif not context:
+            codes.append(normalize_code(bare))
+    return codes
 
 
 def carried(message: str) -> Carried:
@@ -125,8 +119,8 @@ def _operation(text: str) -> str | None:
 
 
 def _exit_code(text: str) -> str | None:
-    for m in terminal_regex(_GRAMMAR, "HRESULT_KEYED").finditer(text):
-        if m.group(0).lower().lstrip().startswith("exit"):
+    for m in terminal_regex(_GRAMMAR, "HRESULT").finditer(text):
+        if m.group(0)[:4].lower() == "exit":
             return normalize_code(m.group(1) or m.group(2))
     return None
 
