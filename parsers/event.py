@@ -62,7 +62,8 @@ class Event:
 
     @property
     def event_id(self) -> str:
-        """Stable identity: the same line of the same source always gives the same id.
+        """Stable identity: the same line of the same source always gives the same id (the MD5 of
+        format, host, source, line number and raw text, joined by U+001F; DuckDB computes the same).
 
         >>> a = Event(format="f", source="s", line_no=1, raw="r", message="r")
         >>> a.event_id == Event(format="f", source="s", line_no=1, raw="r", message="other").event_id
@@ -71,14 +72,17 @@ class Event:
         False
         """
         key = "\x1f".join((self.format, self.host or "", self.source, str(self.line_no), self.raw))
-        return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+        return hashlib.md5(key.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()
 
     @property
     def timestamp_utc(self) -> datetime | None:
         """UTC time, when both the local time and the offset are known."""
         if self.timestamp is None or self.utc_offset is None:
             return None
-        return (self.timestamp - timedelta(minutes=self.utc_offset)).replace(tzinfo=timezone.utc)
+        try:
+            return (self.timestamp - timedelta(minutes=self.utc_offset)).replace(tzinfo=timezone.utc)
+        except OverflowError:  # before year 1 or after 9999
+            return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ in ``grammars/common.lark``), shared by all formats.
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass
 
 from umlogs.parsers.grammar import terminal_regex
@@ -30,6 +32,10 @@ _OPERATIONS = (
     ("reporting", ("report",)),
     ("service", ("service",)),
 )
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+_FIRST_WORD = re.compile(r"[ \t]*([^ \t]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +116,13 @@ def carried(message: str) -> Carried:
 
 
 def _operation(text: str) -> str | None:
-    lowered = text.lower()
+    """The operation a banner names; lower-casing is ASCII only, as in :func:`sql_carried`."""
+    lowered = text.translate(_ASCII_LOWER)
     for name, words in _OPERATIONS:
         if any(w in lowered for w in words):
             return name
-    words = lowered.split()
-    return words[0].rstrip(":") if words else None
+    first = _FIRST_WORD.match(lowered)
+    return (first.group(1).rstrip(":") or None) if first else None
 
 
 def _exit_code(text: str) -> str | None:
@@ -127,3 +134,91 @@ def _exit_code(text: str) -> str | None:
 
 def _unique(items) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
+
+
+# --- The same extraction as DuckDB SQL, for the fast path --------------------------------------
+
+
+def sql_carried(msg: str) -> tuple[dict[str, str], dict[str, str]]:
+    """DuckDB expressions computing each field of :class:`Carried` from the column ``msg``, with the
+    same terminals and the same rules as :func:`carried` (tests/parsers/test_fastpath.py proves them
+    equal). Two stages, so each regular expression runs once per message: the first dict holds the
+    raw matches (columns ``_m_*`` over ``msg``), the second the fields (over those columns). The
+    patterns are grammar text, never log text.
+    """
+    hr = _sql_literal(terminal_regex(_GRAMMAR, "HRESULT").pattern)
+    banner = _sql_literal(terminal_regex(_GRAMMAR, "BANNER").pattern)
+    titled = _sql_literal(terminal_regex(_GRAMMAR, "TITLE_BANNER").pattern)
+    maybe_code = f"regexp_matches({msg}, '0[xX]|[0-9A-Fa-f]{{8}}')"
+    raw = {
+        **{f"_m_hr{n}": f"(CASE WHEN {maybe_code} THEN regexp_extract_all({msg}, {hr}, {n}) ELSE [] END)" for n in (1, 2, 3, 4)},
+        "_m_kb": _extract_all("KB", msg, 1),
+        "_m_rev_guid": _extract_all("REVISED_GUID", msg, 1),
+        "_m_rev": _extract_all("REVISED_GUID", msg, 2),
+        "_m_guid": _extract_all("ANY_GUID", msg, 1),
+        "_m_url": _extract_all("URL", msg, 0),
+        "_m_caller": f"regexp_extract({msg}, {_sql_literal(terminal_regex(_GRAMMAR, 'CALLER').pattern)}, 1)",
+        "_m_banner": f"regexp_extract({msg}, {banner}, ['mark', 'phase', 'text'])",
+        "_m_is_banner": f"regexp_matches({msg}, {banner})",
+        "_m_titled": f"(CASE WHEN regexp_matches({msg}, {titled}) THEN regexp_extract({msg}, {titled}, 1) END)",
+    }
+    codes = (
+        "list_filter(list_transform(range(1, len(_m_hr1) + 1), lambda i: CASE "
+        f"WHEN _m_hr1[i] IS NOT NULL THEN {_sql_norm('_m_hr1[i]')} "
+        f"WHEN _m_hr2[i] IS NOT NULL THEN {_sql_norm('_m_hr2[i]')} "
+        "WHEN _m_hr3[i] IS NOT NULL THEN NULL "
+        f"ELSE {_sql_norm('_m_hr4[i]')} END), lambda c: c IS NOT NULL)"
+    )
+    failure = "substr(x, 3, 1) IN ('8', '9', 'A', 'B', 'C', 'D', 'E', 'F')"
+    operation_text = "(CASE WHEN _m_is_banner THEN _m_banner.text ELSE _m_titled END)"
+    fields = {
+        "hresults": _sql_unique(f"list_filter({codes}, lambda x: {failure})"),
+        "success_codes": _sql_unique(f"list_filter({codes}, lambda x: NOT ({failure}))"),
+        "kbs": _sql_unique("list_transform(_m_kb, lambda x: 'KB' || x)"),
+        "update_ids": _sql_unique("list_transform(range(1, len(_m_rev_guid) + 1), lambda i: upper(_m_rev_guid[i]) || '.' || _m_rev[i])"),
+        "guids": _sql_unique("list_transform(_m_guid, lambda x: upper(x))"),
+        "caller_id": "NULLIF(_m_caller, '')",
+        "urls": _sql_unique("_m_url"),
+        "operation": _sql_operation(operation_text),
+        "operation_phase": f"(CASE WHEN _m_is_banner THEN {_sql_ascii_lower('_m_banner.phase')} END)",
+        "exit_code": f"(CASE WHEN _m_is_banner THEN {_sql_exit_code('_m_banner.text')} END)",
+    }
+    return raw, fields
+
+
+def _extract_all(terminal: str, msg: str, group: int) -> str:
+    return f"regexp_extract_all({msg}, {_sql_literal(terminal_regex(_GRAMMAR, terminal).pattern)}, {group})"
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _sql_norm(digits: str) -> str:
+    return f"('0x' || upper(lpad({digits}, 8, '0')))"
+
+
+def _sql_unique(values: str) -> str:
+    """Repeats removed, first occurrences kept in order (``list_distinct`` does not keep order)."""
+    return f"list_filter({values}, lambda x, i: list_position({values}, x) = i)"
+
+
+def _sql_ascii_lower(text: str) -> str:
+    return f"translate({text}, {_sql_literal(string.ascii_uppercase)}, {_sql_literal(string.ascii_lowercase)})"
+
+
+def _sql_operation(text: str) -> str:
+    lowered = _sql_ascii_lower(text)
+    cases = " ".join(
+        f"WHEN {' OR '.join(f'contains({lowered}, {_sql_literal(w)})' for w in words)} THEN {_sql_literal(name)}"
+        for name, words in _OPERATIONS
+    )
+    first = f"rtrim(regexp_extract({lowered}, {_sql_literal(_FIRST_WORD.pattern)}, 1), ':')"
+    return f"(CASE WHEN {text} IS NULL THEN NULL {cases} ELSE NULLIF({first}, '') END)"
+
+
+def _sql_exit_code(text: str) -> str:
+    hr = _sql_literal(terminal_regex(_GRAMMAR, "HRESULT").pattern)
+    whole, hexa, bare = (f"regexp_extract_all({text}, {hr}, {n})" for n in (0, 1, 2))
+    position = f"list_position(list_transform({whole}, lambda m: {_sql_ascii_lower('left(m, 4)')} = 'exit'), true)"
+    return f"(CASE WHEN {position} > 0 THEN {_sql_norm(f'coalesce({hexa}[{position}], {bare}[{position}])')} END)"

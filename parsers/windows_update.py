@@ -27,9 +27,9 @@ EVENT_TYPE = "windows:update_client:entry"
 # Width of the Windows 10+ component column, padding included ("DownloadManager" + one space).
 _COMPONENT_COLUMN = 16
 # ===========  Logging initialized (build: 7.6.7601.23806, tz: +0300)  ===========
-_TZ_BANNER = re.compile(r"Logging initialized \(build: [^,]*, tz: ([+-])(\d\d)(\d\d)\)")
-_FATAL = re.compile(r"\bFATAL\b")
-_WARNING = re.compile(r"\bWARNING\b")
+_TZ_BANNER = re.compile(r"Logging initialized \(build: [^,]*, tz: ([+-])([0-9][0-9])([0-9][0-9])\)")
+_FATAL = re.compile(r"\bFATAL\b", re.ASCII)
+_WARNING = re.compile(r"\bWARNING\b", re.ASCII)
 _REPORT_FIELDS = (
     "report_id", "report_time", "report_version", "report_event_id", "report_category",
     "update_id", "update_revision", "report_hresult", "report_caller", "report_status",
@@ -57,7 +57,7 @@ class _LineToFields(Transformer):
         message = "\t".join((prefix + values[0], *(str(v) if v is not None else "" for v in values[1:])))
         return {"message": message, "report": report}
 
-    def etl(self, time, pid, tid, component, pad=None, message=None) -> dict:
+    def etl(self, time, pid, tid, component, pad=None, message=None) -> dict:  # noqa: PLR0913
         spaces = len(pad or "") - max(1, _COMPONENT_COLUMN - len(component))
         text = " " * max(0, spaces) + str(message or "")
         return {"time": str(time), "pid": int(pid), "tid": int(tid), "component": str(component), "message": text}
@@ -82,17 +82,22 @@ def sniff(head: list[str]) -> bool:
 
 
 def parse(
-    lines: Iterable[str], source: str, *, host: str | None = None, utc_offset: int | None = None
+    lines: Iterable[str],
+    source: str,
+    *,
+    host: str | None = None,
+    utc_offset: int | None = None,
+    first_line_no: int = 1,
 ) -> Iterator[Event | ParseIssue]:
     """One :class:`Event` per non-blank line, or a :class:`ParseIssue` for a line the grammar rejects.
 
     ``utc_offset`` (minutes east of UTC) applies until a classic ``Logging initialized`` banner says
-    otherwise. Blank lines yield nothing.
+    otherwise. Blank lines yield nothing. Lines are numbered from ``first_line_no``.
     """
     lark = parser(NAME)
     to_fields = _LineToFields()
     offset = utc_offset
-    for line_no, line in enumerate(lines, start=1):
+    for line_no, line in enumerate(lines, start=first_line_no):
         if not line.strip():
             continue
         try:
@@ -100,11 +105,21 @@ def parse(
         except UnexpectedInput as error:
             yield ParseIssue(source, line_no, _reason(error), line[: ParseIssue.TEXT_LIMIT], format=NAME, host=host)
             continue
-        banner = _TZ_BANNER.search(fields["message"])
-        if banner:
-            sign = -1 if banner.group(1) == "-" else 1
-            offset = sign * (int(banner.group(2)) * 60 + int(banner.group(3)))
+        offset = banner_offset(fields["message"], offset)
         yield _event(fields, line, line_no, source, host, offset)
+
+
+def banner_offset(message: str, current: int | None) -> int | None:
+    """The UTC offset a classic ``Logging initialized`` banner announces, else ``current``.
+
+    >>> banner_offset("===  Logging initialized (build: 7.6.7601.23806, tz: -0330)  ===", None)
+    -210
+    """
+    banner = _TZ_BANNER.search(message)
+    if not banner:
+        return current
+    sign = -1 if banner.group(1) == "-" else 1
+    return sign * (int(banner.group(2)) * 60 + int(banner.group(3)))
 
 
 def _event(fields: dict, line: str, line_no: int, source: str, host: str | None, offset: int | None) -> Event:
@@ -189,4 +204,46 @@ def _reason(error: UnexpectedInput) -> str:
     return f"not a WindowsUpdate.log line at {where}{hint}"
 
 
-__all__ = ["NAME", "DESCRIPTION", "EVENT_TYPE", "sniff", "parse", "hresult_codes"]
+# --- The fast path: the transformer's work as DuckDB expressions -------------------------------
+
+
+def sql_fields(group) -> dict[str, str]:
+    """What :class:`_LineToFields` and :func:`_event` compute, as DuckDB expressions over the groups
+    of :func:`umlogs.parsers.fastpath.line_regex` (``group(name)`` is a group's text, ``''`` when the
+    group took no part). tests/parsers/test_fastpath.py proves both paths give the same events.
+    """
+    classic = f"({group('classic__CLASSIC_TIME__0')} <> '')"
+    date, time = group("start__DATE__0"), f"(CASE WHEN {classic} THEN {group('classic__CLASSIC_TIME__0')} ELSE {group('etl__ETL_TIME__0')} END)"
+    component = f"(CASE WHEN {classic} THEN {group('classic__COMPONENT__0')} ELSE {group('etl__COMPONENT__0')} END)"
+    etl_spaces = f"greatest(0, length({group('etl__PAD__0')}) - greatest(1, {_COMPONENT_COLUMN} - length({group('etl__COMPONENT__0')})))"
+    micros = f"rpad(substr({time}, 10, 6), 6, '0')"
+    stamp = f"substr({date}, 1, 4) || '-' || substr({date}, 6, 2) || '-' || substr({date}, 9, 2) || ' ' || substr({time}, 1, 8) || '.' || {micros}"
+    return {
+        "timestamp": f"(CASE WHEN substr({date}, 1, 4) <> '0000' THEN try_strptime({stamp}, '%Y-%m-%d %H:%M:%S.%f') END)",
+        "timestamp_text": f"({date} || ' ' || {time})",
+        "pid": f"CAST(trim(CASE WHEN {classic} THEN {group('classic__PID__0')} ELSE {group('etl__PID__0')} END) AS BIGINT)",
+        "tid": f"(CASE WHEN {classic} THEN CAST('0x' || trim({group('classic__CLASSIC_TID__0')}) AS BIGINT) ELSE CAST({group('etl__TID__0')} AS BIGINT) END)",
+        "component": component,
+        "message": f"(CASE WHEN {classic} THEN {group('classic__MESSAGE__0')} ELSE repeat(' ', {etl_spaces}) || {group('etl__MESSAGE__0')} END)",
+    }
+
+
+def sql_level(message: str, hresults: str) -> str:
+    """:func:`_level` for lines without a REPORT EVENT record (those go to Lark), in DuckDB."""
+    return (
+        f"(CASE WHEN regexp_matches({message}, '\\bFATAL\\b') THEN 'fatal' WHEN contains({message}, '*FAILED*') THEN 'error' "
+        f"WHEN regexp_matches({message}, '\\bWARNING\\b') THEN 'warning' WHEN len({hresults}) > 0 THEN 'error' ELSE 'info' END)"
+    )
+
+
+def sql_banner_offset(message: str) -> str:
+    """The offset :func:`banner_offset` reads from a banner, or NULL, in DuckDB."""
+    tz = "'" + _TZ_BANNER.pattern.replace("'", "''") + "'"
+    parts = [f"regexp_extract({message}, {tz}, {n})" for n in (1, 2, 3)]
+    return (
+        f"(CASE WHEN regexp_matches({message}, {tz}) THEN "
+        f"(CASE WHEN {parts[0]} = '-' THEN -1 ELSE 1 END) * (CAST({parts[1]} AS INTEGER) * 60 + CAST({parts[2]} AS INTEGER)) END)"
+    )
+
+
+__all__ = ["NAME", "DESCRIPTION", "EVENT_TYPE", "sniff", "parse", "banner_offset", "sql_fields", "sql_level"]

@@ -1,0 +1,178 @@
+"""The fast path of the parse stage: a chunk of lines into an Arrow table of events in one DuckDB
+query, using the grammar's line rules compiled to a regular expression
+(:mod:`umlogs.parsers.fastpath`) and the message terminals as SQL (:func:`~umlogs.parsers.message.sql_carried`).
+Lines the regular expression does not take go to the Lark parser, so the result is exactly what
+``parser.parse`` yields — tests/parsers/test_fastpath.py checks it on generated input and the corpus.
+
+A format takes part when its parser module has ``sql_fields`` (today: windows_update).
+
+>>> from umlogs.parsers import windows_update
+>>> chunk = parse_chunk(windows_update, ["2018-10-02\\t11:21:58:874\\t 408\\t1224\\tPT\\tWARNING: PTError: 0x80072ee2", "", "junk"], source="x.log")
+>>> chunk.events.column("hresult").to_pylist(), [i.line_no for i in chunk.issues]
+(['0x80072EE2'], [3])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+import duckdb
+import pyarrow as pa
+
+from umlogs.parsers.event import Event, ParseIssue
+from umlogs.parsers.fastpath import line_regex
+from umlogs.parsers.message import sql_carried
+from umlogs.pipeline.store import EVENT_SCHEMA, events_table
+
+_local = threading.local()
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """The events of a chunk (an Arrow table in :data:`EVENT_SCHEMA`, ordered by line), its parse
+    issues, and the UTC offset in force after its last line."""
+
+    events: pa.Table
+    issues: list[ParseIssue]
+    utc_offset: int | None
+
+
+def supports(parser: ModuleType) -> bool:
+    """True when ``parser`` has a fast path."""
+    return hasattr(parser, "sql_fields")
+
+
+def parse_chunk(
+    parser: ModuleType,
+    lines: Sequence[str],
+    *,
+    source: str,
+    host: str | None = None,
+    utc_offset: int | None = None,
+    first_line_no: int = 1,
+) -> Chunk:
+    """Parse ``lines`` (numbered from ``first_line_no``); blank lines yield nothing."""
+    numbers, texts = [], []
+    for n, line in enumerate(lines, start=first_line_no):
+        if line.strip():
+            numbers.append(n)
+            texts.append(line)
+    con = _connection()
+    chunk = pa.table({"line_no": pa.array(numbers, pa.int64()), "line": pa.array(texts, pa.string())})
+    with _registered(con, _chunk=chunk):
+        taken = con.sql(_fast_query(parser), params=[parser.NAME, host or "", source]).to_arrow_table()
+    fast_lines = set(taken.column("line_no").to_pylist())
+    events, issues = _lark(parser, [(n, t) for n, t in zip(numbers, texts) if n not in fast_lines], source, host)
+    slow = pa.table({
+        "line_no": pa.array([e.line_no for e in events], pa.int64()),
+        "banner_offset": pa.array([parser.banner_offset(e.message, None) for e in events], pa.int32()),
+    })  # fmt: skip
+    with _registered(con, _taken=taken.select(["line_no", "banner_offset"]), _slow=slow):
+        offsets = dict(con.execute(_OFFSETS_QUERY, [utc_offset]).fetchall())
+    fast = _with_offsets(taken, offsets, con)
+    slow_table = events_table(_offset_event(e, offsets.get(e.line_no)) for e in events)
+    table = pa.concat_tables([fast, slow_table]).sort_by("line_no") if slow_table.num_rows else fast
+    last = offsets[max(offsets)] if offsets else utc_offset
+    return Chunk(table, issues, last)
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect(config={"threads": 1})
+        con.execute("SET TimeZone = 'UTC'")
+        _local.con = con
+    return con
+
+
+@contextlib.contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table):
+    """Arrow tables visible to ``con`` under the given names for the duration of a block."""
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        yield con
+    finally:
+        for name in tables:
+            con.unregister(name)
+
+
+@functools.cache
+def _fast_query(parser: ModuleType) -> str:
+    """One query: match, extract, and compute every event column but the UTC offset and UTC time."""
+    lr = line_regex(parser.NAME)
+    names = ", ".join(f"'{g}'" for g in lr.groups)
+    fields = parser.sql_fields(lambda name: f"coalesce(g.{name}, '')")
+    raw, carried = sql_carried("message")
+    guard = f"AND NOT regexp_matches(line, {_literal(lr.guard)})" if lr.guard else ""
+    return f"""
+    WITH matched AS (
+        SELECT line_no, line, regexp_extract(line, {_literal(lr.pattern)}, [{names}]) AS g FROM _chunk
+    ), fields AS (
+        SELECT line_no, line, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())}
+        FROM matched WHERE g.{lr.groups[0]} <> '' {guard}
+    ), found AS (
+        SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM fields
+    ), carried AS (
+        SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in carried.items())} FROM found
+    )
+    SELECT md5(concat_ws(chr(31), $1, $2, $3, CAST(line_no AS VARCHAR), line)) AS event_id,
+           $1 AS format, NULLIF($2, '') AS host, $3 AS source, line_no, CAST(1 AS INTEGER) AS line_count,
+           timestamp, timestamp_text, pid, tid, component,
+           {parser.sql_level("message", "hresults")} AS level, message,
+           hresults[1] AS hresult, hresults, success_codes, kbs, update_ids, guids, caller_id, urls,
+           operation, operation_phase, exit_code, line AS raw,
+           {parser.sql_banner_offset("message")} AS banner_offset
+    FROM carried
+    """
+
+
+_OFFSETS_QUERY = """
+SELECT line_no, coalesce(last_value(banner_offset IGNORE NULLS) OVER (ORDER BY line_no), $1) AS utc_offset
+FROM (SELECT line_no, banner_offset FROM _taken UNION ALL SELECT line_no, banner_offset FROM _slow)
+"""
+
+
+def _with_offsets(taken: pa.Table, offsets: dict[int, int | None], con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """The fast rows in :data:`EVENT_SCHEMA`, with ``utc_offset`` and ``timestamp_utc`` filled in."""
+    offset = pa.array([offsets.get(n) for n in taken.column("line_no").to_pylist()], pa.int16())
+    with _registered(con, _fast=taken.drop_columns(["banner_offset"]).append_column("utc_offset", offset)):
+        table = con.sql(_UTC_QUERY).to_arrow_table()
+    columns = {
+        f.name: table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in EVENT_SCHEMA
+    }
+    columns["attrs"] = pa.array([[]] * table.num_rows, EVENT_SCHEMA.field("attrs").type)
+    columns["exception_chain"] = pa.array([[]] * table.num_rows, EVENT_SCHEMA.field("exception_chain").type)
+    return pa.table(columns).cast(EVENT_SCHEMA)
+
+
+_UTC_QUERY = """
+SELECT *, CASE WHEN utc_offset IS NOT NULL
+               AND timestamp - to_minutes(utc_offset) BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31 23:59:59.999999'
+          THEN CAST(timestamp - to_minutes(utc_offset) AS TIMESTAMPTZ) END AS timestamp_utc
+FROM _fast
+"""
+
+
+def _lark(parser: ModuleType, slow: list[tuple[int, str]], source: str, host: str | None):
+    events: list[Event] = []
+    issues: list[ParseIssue] = []
+    for line_no, line in slow:
+        for item in parser.parse([line], source, host=host, first_line_no=line_no):
+            (issues if isinstance(item, ParseIssue) else events).append(item)
+    return events, issues
+
+
+def _offset_event(event: Event, offset: int | None) -> Event:
+    return dataclasses.replace(event, utc_offset=offset)
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
