@@ -56,6 +56,10 @@ FACILITIES: dict[int, str] = {
     305: "LINGUISTIC_SERVICES", 885: "WEB", 886: "WEB_SOCKET",
 }
 
+# Component label for codes outside the catalog, as the catalog labels its own rows.
+_COMPONENTS = {0: "COM", 4: "COM", 7: "Win32", 25: "HTTP status", 32: "BITS", 36: "Windows Update Agent",
+               208: "Delivery Optimization"}
+
 CATALOG_SCHEMA = pa.schema([
     ("code", pa.string()), ("name", pa.string()), ("facility", pa.int16()),
     ("facility_name", pa.string()), ("component", pa.string()), ("meaning", pa.string()),
@@ -84,10 +88,11 @@ def normalize(text: str | int) -> str:
 
     >>> [normalize(x) for x in ("0x8024402C", "8024402c", "-2145107924", "2149859372", 0x240001)]
     ['0x8024402C', '0x8024402C', '0x8024402C', '0x8024402C', '0x00240001']
-    >>> normalize("4 oranges")
-    Traceback (most recent call last):
-    ...
-    umlogs.pipeline.hresult.HResultError: not an HRESULT: '4 oranges'
+    >>> try:
+    ...     normalize("4 oranges")
+    ... except HResultError as error:
+    ...     print(error)
+    not an HRESULT: '4 oranges'
     """
     if isinstance(text, int) and not isinstance(text, bool):
         value = text
@@ -132,8 +137,9 @@ class Decoded:
 def decode(code: str | int) -> Decoded:
     """Take a code apart into severity, facility and code, and name what can be named.
 
-    >>> decode("0x80070422")
-    Decoded(code='0x80070422', severity='failure', facility=7, facility_name='WIN32', code_value=1058, win32=1058, win32_name='ERROR_SERVICE_DISABLED', http_status=None)
+    >>> d = decode("0x80070422")
+    >>> d.severity, d.facility, d.facility_name, d.code_value, d.win32_name
+    ('failure', 7, 'WIN32', 1058, 'ERROR_SERVICE_DISABLED')
     >>> decode("0x80190193").http_status, decode("0x00240001").severity
     (403, 'success')
     """
@@ -184,15 +190,20 @@ def explain(code: str | int) -> dict[str, object]:
     Win32 table (facility 7) and a meaning built from their fields.
 
     >>> e = explain(0x800700B7)
-    >>> e["name"], e["in_catalog"], e["meaning"]
-    ('ERROR_ALREADY_EXISTS', False, 'Win32 error 183 (ERROR_ALREADY_EXISTS) as an HRESULT: The file or object already exists.')
+    >>> e["name"], e["in_catalog"]
+    ('ERROR_ALREADY_EXISTS', False)
+    >>> e["meaning"]
+    'Win32 error 183 (ERROR_ALREADY_EXISTS) as an HRESULT: The file or object already exists.'
     """
     decoded = decode(code)
     entry = lookup(decoded.code)
     in_catalog = entry is not None
     if entry is None:
+        component = _COMPONENTS.get(decoded.facility, decoded.facility_name or "")
+        if decoded.win32 is not None and 12000 < decoded.win32 < 13000:
+            component = "WinINet/WinHTTP"
         entry = CatalogEntry(decoded.code, decoded.win32_name or "", decoded.facility_name or "",
-                             decoded.facility_name or "", _meaning_from_fields(decoded), (), (), ())
+                             component, _meaning_from_fields(decoded), (), (), ())
     return {
         "code": decoded.code, "name": entry.name or None, "component": entry.component or None,
         "meaning": entry.meaning, "severity": decoded.severity, "facility": decoded.facility,
@@ -209,7 +220,7 @@ def catalog_table() -> pa.Table:
 
     >>> table = catalog_table()
     >>> table.schema == CATALOG_SCHEMA, table["code"][0].as_py()
-    (True, '0x00240001')
+    (True, '0x00000000')
     """
     rows = []
     for e in sorted(_catalog().values(), key=lambda e: e.code):
