@@ -35,7 +35,7 @@ _OUTCOME = r"(?i)(exit code|error code|call result|resultmapped|result) ?[=:] ?(
 _FAILURES_VIEW = f"""
 CREATE VIEW failures AS
 WITH coded AS (
-    SELECT event_id, host, source, line_no, timestamp, level, message, operation, unnest(hresults) AS code,
+    SELECT event_id, format, host, source, line_no, timestamp, level, message, operation, unnest(hresults) AS code,
            exit_code IS NOT NULL OR regexp_matches(message, '{_OUTCOME}')
                OR attrs['report_status'] = 'Failure' OR level = 'fatal' AS outcome
     FROM events WHERE len(hresults) > 0
