@@ -101,3 +101,141 @@ def _has_multibyte(text: str) -> bool:
 
 def _replacements(decoded: str, without: str) -> int:
     return len(decoded) - len(without)
+
+
+# --- Streaming -------------------------------------------------------------------------------------
+
+CHUNK_BYTES = 1 << 20
+MAX_LINE_CHARS = 8 << 20
+_COUNTED = "umlogs-replace-counted"
+_ERRORS = [0]
+
+
+def _count_and_replace(error: UnicodeError) -> tuple[str, int]:
+    """The ``replace`` error handler, counting each replacement (one U+FFFD per invalid run)."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    _ERRORS[0] += 1
+    return "\ufffd", error.end
+
+
+codecs.register_error(_COUNTED, _count_and_replace)
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """What :func:`iter_lines` found; final once its iterator is exhausted.
+
+    ``encoding`` may change once, from ``utf-8`` to ``cp1252``, at the first undecodable byte.
+    ``long_lines`` counts lines cut to :data:`MAX_LINE_CHARS` characters (the rest is dropped).
+    """
+
+    encoding: str = "utf-8"
+    replaced: int = 0
+    lines: int = 0
+    blank: int = 0
+    bytes: int = 0
+    long_lines: int = 0
+
+
+def iter_lines(stream, *, chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LINE_CHARS):
+    """Decode a binary stream lazily into lines; returns ``(lines_iterator, stats)``.
+
+    Only one chunk and one line are held at a time, so memory does not grow with the file. The rules
+    are those of :func:`decode`: a BOM decides; otherwise UTF-8, and cp1252 for legacy single-byte
+    text; lines split as :func:`split_lines` does. The one difference: :func:`decode` sees the whole
+    file before choosing cp1252, the stream chooses at the first chunk holding an undecodable byte
+    (cp1252 when no valid multi-byte UTF-8 character came before or in that chunk). Files whose
+    first undecodable byte and first valid multi-byte character are in different megabytes are the
+    only ones decoded differently.
+
+    >>> import io
+    >>> lines, stats = iter_lines(io.BytesIO(b"\\xef\\xbb\\xbfone\\r\\ntwo\\rthree\\n\\n"))
+    >>> list(lines), stats.encoding, stats.lines, stats.blank
+    (['one', 'two\\rthree', ''], 'utf-8-sig', 3, 1)
+    >>> lines, stats = iter_lines(io.BytesIO(b"caf\\xe9 \\x81\\n"), chunk_bytes=2)
+    >>> list(lines), stats.encoding, stats.replaced
+    (['café \\ufffd'], 'cp1252', 1)
+    """
+    stats = StreamStats()
+    return _lines(_text_chunks(stream, stats, chunk_bytes), stats, max_line), stats
+
+
+def _text_chunks(stream, stats: StreamStats, chunk_bytes: int):
+    """Decoded text, chunk by chunk; the decoder is chosen by the BOM or at the first bad byte."""
+    head, ended = b"", False
+    while len(head) < 3:  # enough for any BOM, even from a stream that returns a few bytes at a time
+        more = stream.read(chunk_bytes)
+        if not more:
+            ended = True
+            break
+        head += more
+    stats.bytes = len(head)
+    bom = next(((b, name) for b, name in _BOMS if head.startswith(b)), None)
+    if bom:
+        stats.encoding = bom[1]
+        codec = "utf-8" if bom[1] == "utf-8-sig" else bom[1]
+        decoder = codecs.getincrementaldecoder(codec)(_COUNTED)
+        head = head[len(bom[0]) :]
+    else:
+        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    undecided, multibyte = bom is None, False
+    data, eof = head, ended and not head
+    while True:
+        if not data and not eof:
+            data = stream.read(chunk_bytes)
+            stats.bytes += len(data)
+            eof = not data
+        if undecided:
+            try:
+                text = decoder.decode(data, eof)
+            except UnicodeDecodeError as error:
+                pending = error.object  # the decoder's buffered bytes plus ``data``
+                multibyte = multibyte or _has_multibyte(pending.decode("utf-8", errors="replace"))
+                stats.encoding = "utf-8" if multibyte else "cp1252"
+                decoder = codecs.getincrementaldecoder(stats.encoding)(_COUNTED)
+                undecided, data = False, pending
+                continue
+            multibyte = multibyte or (not text.isascii() and _has_multibyte(text))
+        else:
+            before = _ERRORS[0]
+            text = decoder.decode(data, eof)
+            stats.replaced += _ERRORS[0] - before
+        if text:
+            yield text
+        if eof:
+            return
+        data = b""
+
+
+def _lines(chunks, stats: StreamStats, max_line: int):
+    """Split decoded chunks into lines with :func:`split_lines`'s rules; cut lines over ``max_line``."""
+    partial: list[str] = []
+    size = 0
+    for chunk in chunks:
+        pieces = chunk.split("\n")
+        for piece in pieces[:-1]:
+            partial.append(piece)
+            yield _finish(partial, size + len(piece), stats, max_line)
+            partial, size = [], 0
+        last = pieces[-1]
+        if last and size < max_line:
+            partial.append(last[: max_line - size + 1])
+            size += len(partial[-1])
+        elif last:
+            size += 1  # past the cut already: remember the line is long, keep nothing more
+    if partial:
+        yield _finish(partial, size, stats, max_line)
+
+
+def _finish(parts: list[str], size: int, stats: StreamStats, max_line: int) -> str:
+    line = parts[0] if len(parts) == 1 else "".join(parts)
+    if line.endswith("\r"):
+        line = line[:-1]
+    if size > max_line:
+        stats.long_lines += 1
+        line = line[:max_line]
+    stats.lines += 1
+    if not line.strip():
+        stats.blank += 1
+    return line
