@@ -77,14 +77,23 @@ def classify_paths(
     host: str | None = None,
     utc_offset: int | None = None,
 ) -> ClassifyRun:
-    """Check the rules (before any log is read), parse every path, and classify all events together."""
+    """Check the rules (before any log is read), parse every path, and classify all events together.
+    A path that is a dataset folder (``umlogs ingest``) is read as stored, not parsed."""
     from umlogs.pipeline.classify import check_rules, classify_table, load_rules
+    from umlogs.pipeline.dataset import events_dataset, is_dataset
 
     rules = load_rules(tuple(rule_dirs))
     check_rules(rules)
-    results = [parse_file(p, format=format, host=host, utc_offset=utc_offset) for p in paths]
+    stored = [events_dataset(p) for p in paths if is_dataset(p)]
+    files = [p for p in paths if not is_dataset(p)]
+    results = [parse_file(p, format=format, host=host, utc_offset=utc_offset) for p in files]
     table = events_table(e for r in results for e in r.events)
-    return ClassifyRun(results, classify_table(table, rules))
+    if not stored:
+        return ClassifyRun(results, classify_table(table, rules))
+    import pyarrow.dataset as pads
+
+    sources = stored + ([pads.dataset(table)] if files else [])
+    return ClassifyRun(results, classify_table(sources[0] if len(sources) == 1 else pads.dataset(sources), rules))
 
 
 def severity_at_least(findings: Sequence, threshold: str) -> bool:

@@ -216,3 +216,7 @@ def formats() -> None:
 
 def run() -> None:  # pragma: no cover - console entry point when called as a module
     sys.exit(app())
+
+
+from umlogs.pipeline.cli_fleet import register as _register_fleet  # noqa: E402
+_register_fleet(app)
