@@ -149,25 +149,24 @@ def sql_carried(msg: str) -> tuple[dict[str, str], dict[str, str]]:
     hr = _sql_literal(terminal_regex(_GRAMMAR, "HRESULT").pattern)
     banner = _sql_literal(terminal_regex(_GRAMMAR, "BANNER").pattern)
     titled = _sql_literal(terminal_regex(_GRAMMAR, "TITLE_BANNER").pattern)
-    maybe_code = f"regexp_matches({msg}, '0[xX]|[0-9A-Fa-f]{{8}}')"
+    # Each scan runs only where a necessary part of its terminal occurs (a cheap test).
     raw = {
-        **{f"_m_hr{n}": f"(CASE WHEN {maybe_code} THEN regexp_extract_all({msg}, {hr}, {n}) ELSE [] END)" for n in (1, 2, 3, 4)},
-        "_m_kb": _extract_all("KB", msg, 1),
-        "_m_rev_guid": _extract_all("REVISED_GUID", msg, 1),
-        "_m_rev": _extract_all("REVISED_GUID", msg, 2),
-        "_m_guid": _extract_all("ANY_GUID", msg, 1),
-        "_m_url": _extract_all("URL", msg, 0),
-        "_m_caller": f"regexp_extract({msg}, {_sql_literal(terminal_regex(_GRAMMAR, 'CALLER').pattern)}, 1)",
+        "_m_hr": _when(f"regexp_matches({msg}, '0[xX]|[0-9A-Fa-f]{{8}}')", f"regexp_extract_all({msg}, {hr}, 0)"),
+        "_m_kb": _when(f"contains({msg}, 'KB')", _extract_all("KB", msg, 1)),
+        "_m_rev_guid": _when(f"regexp_matches({msg}, '[0-9A-Fa-f]}}?[.][0-9]')", _extract_all("REVISED_GUID", msg, 1)),
+        "_m_rev": _when(f"regexp_matches({msg}, '[0-9A-Fa-f]}}?[.][0-9]')", _extract_all("REVISED_GUID", msg, 2)),
+        "_m_guid": _when(f"contains({msg}, '-')", _extract_all("ANY_GUID", msg, 1)),
+        "_m_url": _when(f"contains({msg}, '://')", _extract_all("URL", msg, 0)),
+        "_m_caller": f"(CASE WHEN regexp_matches({msg}, 'C(?:all|li)e[rn]t?I[Dd]') THEN regexp_extract({msg}, {_sql_literal(terminal_regex(_GRAMMAR, 'CALLER').pattern)}, 1) ELSE '' END)",
         "_m_banner": f"regexp_extract({msg}, {banner}, ['mark', 'phase', 'text'])",
         "_m_is_banner": f"regexp_matches({msg}, {banner})",
-        "_m_titled": f"(CASE WHEN regexp_matches({msg}, {titled}) THEN regexp_extract({msg}, {titled}, 1) END)",
+        "_m_titled": f"(CASE WHEN contains({msg}, '+++') AND regexp_matches({msg}, {titled}) THEN regexp_extract({msg}, {titled}, 1) END)",
     }
+    # A match is one of the HRESULT terminal's alternatives: keyed (the code is its last hex digits),
+    # a bare 0x code, or a bare code after a mask or handle word (skipped).
     codes = (
-        "list_filter(list_transform(range(1, len(_m_hr1) + 1), lambda i: CASE "
-        f"WHEN _m_hr1[i] IS NOT NULL THEN {_sql_norm('_m_hr1[i]')} "
-        f"WHEN _m_hr2[i] IS NOT NULL THEN {_sql_norm('_m_hr2[i]')} "
-        "WHEN _m_hr3[i] IS NOT NULL THEN NULL "
-        f"ELSE {_sql_norm('_m_hr4[i]')} END), lambda c: c IS NOT NULL)"
+        "list_transform(list_filter(_m_hr, lambda m: NOT regexp_matches(m, '^(?:[Ff]lags|[Kk]ey|[Tt]ype|[Mm]ask|[Hh]andle)')), "
+        f"lambda m: {_sql_norm(_KEYED_DIGITS)})"
     )
     failure = "substr(x, 3, 1) IN ('8', '9', 'A', 'B', 'C', 'D', 'E', 'F')"
     operation_text = "(CASE WHEN _m_is_banner THEN _m_banner.text ELSE _m_titled END)"
@@ -184,6 +183,13 @@ def sql_carried(msg: str) -> tuple[dict[str, str], dict[str, str]]:
         "exit_code": f"(CASE WHEN _m_is_banner THEN {_sql_exit_code('_m_banner.text')} END)",
     }
     return raw, fields
+
+
+_KEYED_DIGITS = "right(regexp_extract(m, '[0-9A-Fa-f]+$', 0), 8)"
+
+
+def _when(condition: str, scan: str) -> str:
+    return f"(CASE WHEN {condition} THEN {scan} ELSE [] END)"
 
 
 def _extract_all(terminal: str, msg: str, group: int) -> str:

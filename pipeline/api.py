@@ -56,7 +56,7 @@ def parse_paths(
 ) -> ParseRun:
     """Parse every path (a bad one does not stop the others) and write events and issues to Parquet."""
     results = [parse_file(p, format=format, host=host, utc_offset=utc_offset) for p in paths]
-    write_parquet(events_table(e for r in results for e in r.events), out)
+    write_parquet(_all_events(results), out)
     write_parquet(issues_table(i for r in results for i in r.issues), issues_path(out))
     return ParseRun(results, out, issues_path(out))
 
@@ -87,13 +87,19 @@ def classify_paths(
     stored = [events_dataset(p) for p in paths if is_dataset(p)]
     files = [p for p in paths if not is_dataset(p)]
     results = [parse_file(p, format=format, host=host, utc_offset=utc_offset) for p in files]
-    table = events_table(e for r in results for e in r.events)
+    table = _all_events(results)
     if not stored:
         return ClassifyRun(results, classify_table(table, rules))
     import pyarrow.dataset as pads
 
     sources = stored + ([pads.dataset(table)] if files else [])
     return ClassifyRun(results, classify_table(sources[0] if len(sources) == 1 else pads.dataset(sources), rules))
+
+
+def _all_events(results: Sequence[FileResult]):
+    import pyarrow as pa
+
+    return pa.concat_tables([events_table([]), *(r.table() for r in results)])
 
 
 def severity_at_least(findings: Sequence, threshold: str) -> bool:

@@ -80,11 +80,11 @@ def parse(
             _fail(f"{r.source}: {r.error}")
         else:
             typer.echo(
-                f"{r.source}: {r.format}, {len(r.events)} events, {len(r.issues)} parse issues, "
+                f"{r.source}: {r.format}, {r.event_count} events, {len(r.issues)} parse issues, "
                 f"{r.lines} lines ({r.blank} blank), {r.encoding}"
                 + (f", {r.replaced} undecodable characters replaced" if r.replaced else "")
             )
-    events = sum(len(r.events) for r in run.results)
+    events = sum(r.event_count for r in run.results)
     issues = sum(len(r.issues) for r in run.results)
     typer.echo(f"wrote {events} events to {run.events_path} and {issues} parse issues to {run.issues_path}")
     if run.failed:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,7 +86,7 @@ def parse_chunk(
 def _connection() -> duckdb.DuckDBPyConnection:
     con = getattr(_local, "con", None)
     if con is None:
-        con = duckdb.connect(config={"threads": 1})
+        con = duckdb.connect(config={"threads": os.cpu_count() or 1})
         con.execute("SET TimeZone = 'UTC'")
         _local.con = con
     return con
@@ -112,14 +113,14 @@ def _fast_query(parser: ModuleType) -> str:
     raw, carried = sql_carried("message")
     guard = f"AND NOT regexp_matches(line, {_literal(lr.guard)})" if lr.guard else ""
     return f"""
-    WITH matched AS (
+    WITH matched AS MATERIALIZED (
         SELECT line_no, line, regexp_extract(line, {_literal(lr.pattern)}, [{names}]) AS g FROM _chunk
-    ), fields AS (
+    ), fields AS MATERIALIZED (
         SELECT line_no, line, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())}
         FROM matched WHERE g.{lr.groups[0]} <> '' {guard}
-    ), found AS (
+    ), found AS MATERIALIZED (
         SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM fields
-    ), carried AS (
+    ), carried AS MATERIALIZED (
         SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in carried.items())} FROM found
     )
     SELECT md5(concat_ws(chr(31), $1, $2, $3, CAST(line_no AS VARCHAR), line)) AS event_id,

@@ -94,6 +94,22 @@ def events_table(events: Iterable[Event]) -> pa.Table:
     return pa.table(columns, schema=EVENT_SCHEMA)
 
 
+def event_from_row(row: dict) -> Event:
+    """The :class:`Event` one row of an events table holds (the inverse of :func:`events_table`).
+
+    >>> e = Event(format="f", source="s", line_no=1, raw="r", message="m", kbs=("KB1",), attrs=(("a", "b"),))
+    >>> event_from_row(events_table([e]).to_pylist()[0]) == e
+    True
+    """
+    values = {k: v for k, v in row.items() if k not in _COMPUTED}
+    for field in EVENT_SCHEMA:
+        if field.name in values and pa.types.is_list(field.type):
+            values[field.name] = tuple(values[field.name] or ())
+    values["attrs"] = tuple(row["attrs"] or ())
+    values["exception_chain"] = tuple((c["type"], c["message"]) for c in row["exception_chain"] or ())
+    return Event(**values)
+
+
 def issues_table(issues: Iterable[ParseIssue]) -> pa.Table:
     """Arrow table of parse issues, columns in :data:`ISSUE_SCHEMA` order."""
     issues = list(issues)
