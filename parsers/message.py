@@ -139,12 +139,12 @@ def _unique(items) -> tuple[str, ...]:
 # --- The same extraction as DuckDB SQL, for the fast path --------------------------------------
 
 
-def sql_carried(msg: str) -> tuple[dict[str, str], dict[str, str]]:
+def sql_carried(msg: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
     """DuckDB expressions computing each field of :class:`Carried` from the column ``msg``, with the
     same terminals and the same rules as :func:`carried` (tests/parsers/test_fastpath.py proves them
-    equal). Two stages, so each regular expression runs once per message: the first dict holds the
-    raw matches (columns ``_m_*`` over ``msg``), the second the fields (over those columns). The
-    patterns are grammar text, never log text.
+    equal). Three stages, so each regular expression runs once per message and no list is built
+    twice: the raw matches (columns ``_m_*`` over ``msg``), the lists made of them (``_l_*``), and
+    the fields. The patterns are grammar text, never log text.
     """
     hr = _sql_literal(terminal_regex(_GRAMMAR, "HRESULT").pattern)
     banner = _sql_literal(terminal_regex(_GRAMMAR, "BANNER").pattern)
@@ -153,8 +153,7 @@ def sql_carried(msg: str) -> tuple[dict[str, str], dict[str, str]]:
     raw = {
         "_m_hr": _when(f"regexp_matches({msg}, '0[xX]|[0-9A-Fa-f]{{8}}')", f"regexp_extract_all({msg}, {hr}, 0)"),
         "_m_kb": _when(f"contains({msg}, 'KB')", _extract_all("KB", msg, 1)),
-        "_m_rev_guid": _when(f"regexp_matches({msg}, '[0-9A-Fa-f]}}?[.][0-9]')", _extract_all("REVISED_GUID", msg, 1)),
-        "_m_rev": _when(f"regexp_matches({msg}, '[0-9A-Fa-f]}}?[.][0-9]')", _extract_all("REVISED_GUID", msg, 2)),
+        "_m_revised": _when(f"contains({msg}, '-')", _extract_all("REVISED_GUID", msg, 0)),
         "_m_guid": _when(f"contains({msg}, '-')", _extract_all("ANY_GUID", msg, 1)),
         "_m_url": _when(f"contains({msg}, '://')", _extract_all("URL", msg, 0)),
         "_m_caller": f"(CASE WHEN regexp_matches({msg}, 'C(?:all|li)e[rn]t?I[Dd]') THEN regexp_extract({msg}, {_sql_literal(terminal_regex(_GRAMMAR, 'CALLER').pattern)}, 1) ELSE '' END)",
@@ -170,19 +169,27 @@ def sql_carried(msg: str) -> tuple[dict[str, str], dict[str, str]]:
     )
     failure = "substr(x, 3, 1) IN ('8', '9', 'A', 'B', 'C', 'D', 'E', 'F')"
     operation_text = "(CASE WHEN _m_is_banner THEN _m_banner.text ELSE _m_titled END)"
+    lists = {
+        "_l_codes": f"(CASE WHEN len(_m_hr) = 0 THEN []::VARCHAR[] ELSE {codes} END)",
+        "_l_kbs": "list_transform(_m_kb, lambda x: 'KB' || x)",
+        # A REVISED_GUID match is an optional brace, 36 characters of GUID, an optional brace, a dot
+        # and the revision: the GUID and the revision are read back from those positions.
+        "_l_update_ids": "list_transform(_m_revised, lambda m: upper(substr(m, 1 + CAST(starts_with(m, '{') AS INTEGER), 36)) || '.' || regexp_extract(m, '[0-9]+$', 0))",
+        "_l_guids": "list_transform(_m_guid, lambda x: upper(x))",
+    }
     fields = {
-        "hresults": _sql_unique(f"list_filter({codes}, lambda x: {failure})"),
-        "success_codes": _sql_unique(f"list_filter({codes}, lambda x: NOT ({failure}))"),
-        "kbs": _sql_unique("list_transform(_m_kb, lambda x: 'KB' || x)"),
-        "update_ids": _sql_unique("list_transform(range(1, len(_m_rev_guid) + 1), lambda i: upper(_m_rev_guid[i]) || '.' || _m_rev[i])"),
-        "guids": _sql_unique("list_transform(_m_guid, lambda x: upper(x))"),
+        "hresults": _sql_unique(f"list_filter(_l_codes, lambda x: {failure})"),
+        "success_codes": _sql_unique(f"list_filter(_l_codes, lambda x: NOT ({failure}))"),
+        "kbs": _sql_unique("_l_kbs"),
+        "update_ids": _sql_unique("_l_update_ids"),
+        "guids": _sql_unique("_l_guids"),
         "caller_id": "NULLIF(_m_caller, '')",
         "urls": _sql_unique("_m_url"),
         "operation": _sql_operation(operation_text),
         "operation_phase": f"(CASE WHEN _m_is_banner THEN {_sql_ascii_lower('_m_banner.phase')} END)",
         "exit_code": f"(CASE WHEN _m_is_banner THEN {_sql_exit_code('_m_banner.text')} END)",
     }
-    return raw, fields
+    return raw, lists, fields
 
 
 _KEYED_DIGITS = "right(regexp_extract(m, '[0-9A-Fa-f]+$', 0), 8)"
@@ -205,8 +212,9 @@ def _sql_norm(digits: str) -> str:
 
 
 def _sql_unique(values: str) -> str:
-    """Repeats removed, first occurrences kept in order (``list_distinct`` does not keep order)."""
-    return f"list_filter({values}, lambda x, i: list_position({values}, x) = i)"
+    """Repeats removed, first occurrences kept in order (``list_distinct`` does not keep order).
+    ``values`` must be a column: it is read once per element."""
+    return f"(CASE WHEN len({values}) < 2 THEN {values} ELSE list_filter({values}, lambda x, i: list_position({values}, x) = i) END)"
 
 
 def _sql_ascii_lower(text: str) -> str:

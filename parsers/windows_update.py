@@ -231,8 +231,10 @@ def sql_fields(group) -> dict[str, str]:
 def sql_level(message: str, hresults: str) -> str:
     """:func:`_level` for lines without a REPORT EVENT record (those go to Lark), in DuckDB."""
     return (
-        f"(CASE WHEN regexp_matches({message}, '\\bFATAL\\b') THEN 'fatal' WHEN contains({message}, '*FAILED*') THEN 'error' "
-        f"WHEN regexp_matches({message}, '\\bWARNING\\b') THEN 'warning' WHEN len({hresults}) > 0 THEN 'error' ELSE 'info' END)"
+        f"(CASE WHEN contains({message}, 'FATAL') AND regexp_matches({message}, '\\bFATAL\\b') THEN 'fatal' "
+        f"WHEN contains({message}, '*FAILED*') THEN 'error' "
+        f"WHEN contains({message}, 'WARNING') AND regexp_matches({message}, '\\bWARNING\\b') THEN 'warning' "
+        f"WHEN len({hresults}) > 0 THEN 'error' ELSE 'info' END)"
     )
 
 
@@ -241,7 +243,7 @@ def sql_banner_offset(message: str) -> str:
     tz = "'" + _TZ_BANNER.pattern.replace("'", "''") + "'"
     parts = [f"regexp_extract({message}, {tz}, {n})" for n in (1, 2, 3)]
     return (
-        f"(CASE WHEN regexp_matches({message}, {tz}) THEN "
+        f"(CASE WHEN contains({message}, 'Logging initialized') AND regexp_matches({message}, {tz}) THEN "
         f"(CASE WHEN {parts[0]} = '-' THEN -1 ELSE 1 END) * (CAST({parts[1]} AS INTEGER) * 60 + CAST({parts[2]} AS INTEGER)) END)"
     )
 

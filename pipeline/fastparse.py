@@ -110,7 +110,7 @@ def _fast_query(parser: ModuleType) -> str:
     lr = line_regex(parser.NAME)
     names = ", ".join(f"'{g}'" for g in lr.groups)
     fields = parser.sql_fields(lambda name: f"coalesce(g.{name}, '')")
-    raw, carried = sql_carried("message")
+    raw, lists, carried = sql_carried("message")
     guard = f"AND NOT regexp_matches(line, {_literal(lr.guard)})" if lr.guard else ""
     return f"""
     WITH matched AS MATERIALIZED (
@@ -120,8 +120,10 @@ def _fast_query(parser: ModuleType) -> str:
         FROM matched WHERE g.{lr.groups[0]} <> '' {guard}
     ), found AS MATERIALIZED (
         SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM fields
+    ), listed AS MATERIALIZED (
+        SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in lists.items())} FROM found
     ), carried AS MATERIALIZED (
-        SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in carried.items())} FROM found
+        SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in carried.items())} FROM listed
     )
     SELECT md5(concat_ws(chr(31), $1, $2, $3, CAST(line_no AS VARCHAR), line)) AS event_id,
            $1 AS format, NULLIF($2, '') AS host, $3 AS source, line_no, CAST(1 AS INTEGER) AS line_count,
