@@ -220,3 +220,5 @@ def run() -> None:  # pragma: no cover - console entry point when called as a mo
 
 from umlogs.pipeline.cli_fleet import register as _register_fleet  # noqa: E402
 _register_fleet(app)
+from umlogs.pipeline.cli_export import register as _register_export  # noqa: E402
+_register_export(app)

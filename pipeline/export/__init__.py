@@ -8,6 +8,8 @@ into one line of text (JSON objects with sorted keys, compact, UTF-8 kept).
 ('ecs', 'ocsf', 'cef', 'syslog', 'hec')
 >>> serialize({"b": 1, "a": "é"})
 '{"a":"é","b":1}'
+>>> serialize({"a": "x\u2028y\x85"})
+'{"a":"x\\u2028y\\u0085"}'
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ def encoder(name: str) -> Callable:
 
 
 def serialize(encoded: str | dict) -> str:
-    """One line: JSON with sorted keys for objects, the text itself for line formats."""
+    """One line: JSON with sorted keys for objects, the text itself for line formats. JSON keeps
+    non-ASCII text as is, except U+0085, U+2028 and U+2029, which some readers take as line ends."""
     if isinstance(encoded, str):
         return encoded
-    return json.dumps(encoded, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = json.dumps(encoded, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text.translate(_LINE_ENDS)
+
+
+# Outside strings JSON has none of these characters, so escaping them is always valid.
+_LINE_ENDS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}

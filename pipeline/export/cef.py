@@ -2,7 +2,8 @@
 
 Header fields escape ``\\`` and ``|``; extension values escape ``\\``, ``=``, newline (``\\n``) and
 carriage return (``\\r``), as the CEF specification says. Other control characters (NUL, ESC, …)
-have no CEF escape and become U+FFFD, so a record is always one line. Extension keys are sorted.
+have no CEF escape and become U+FFFD, as do C1 controls and the Unicode line and paragraph separators
+(U+0085, U+2028, U+2029 end a line for some readers), so a record is always one line. Extension keys are sorted.
 
 >>> from datetime import datetime, timezone
 >>> from umlogs.pipeline.export.record import Record
@@ -22,7 +23,7 @@ from umlogs.pipeline.export.record import PRODUCT, VENDOR, Record, epoch_ms, utc
 LEVEL_SEVERITY = {"debug": 1, "info": 3, "warning": 6, "error": 8, "fatal": 10}
 FINDING_SEVERITY = {"info": 3, "warning": 6, "error": 8, "critical": 10}
 NAME_LIMIT = 512
-_OTHER_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_OTHER_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 _FAILED_LEVELS = ("error", "fatal")
 
 

@@ -1,4 +1,5 @@
-"""Where exported records come from: log files (parsed here) or an ingested dataset (a folder with
+"""Where exported records come from: log files (parsed here), bundles (folders and archives, walked
+by ``umlogs ingest`` into a temporary dataset), or an ingested dataset (a folder with
 ``files.parquet``, whose events are read from ``DATASET/events`` with hive partitioning); then the
 findings over all of them, and one :class:`~umlogs.pipeline.export.record.Record` per event and finding.
 
@@ -52,6 +53,11 @@ def load(paths: Sequence[Path], *, format: str | None = None, host: str | None =
             except (OSError, pa.ArrowException) as error:
                 errors.append(f"{path}: not a readable dataset: {str(error).splitlines()[0]}")
             continue
+        if is_bundle(path):
+            table, problems = read_bundle(path, format=format, host=host)
+            tables.append(table)
+            errors.extend(problems)
+            continue
         result = parse_file(path, format=format, host=host)
         if result.error:
             errors.append(f"{path}: {result.error}")
@@ -61,11 +67,40 @@ def load(paths: Sequence[Path], *, format: str | None = None, host: str | None =
     return Loaded(table, errors, len(paths))
 
 
+def is_bundle(path: Path) -> bool:
+    """A folder (not a dataset) or an archive (zip, tar, gzip, bzip2, xz)."""
+    from umlogs.pipeline.discover import archive_kind
+
+    if path.is_dir():
+        return not is_dataset(path)
+    try:
+        with path.open("rb") as handle:
+            return archive_kind(handle.read(512)) is not None
+    except OSError:
+        return False
+
+
+def read_bundle(path: Path, *, format: str | None = None, host: str | None = None) -> tuple[pa.Table, list[str]]:
+    """Events of every log in a bundle, found and parsed by ``umlogs ingest`` into a temporary
+    dataset; files it rejected come back as ``"path: reason"`` lines (files that are not logs are
+    skipped silently, as ingest does)."""
+    import tempfile
+
+    from umlogs.pipeline.ingest import Options, ingest
+
+    with tempfile.TemporaryDirectory(prefix="umlogs-export-") as tmp:
+        summary = ingest([path], Path(tmp) / "dataset", Options(format=format, host=host))
+        problems = [f"{o.path}: {o.reason}" for o in summary.outcomes if o.status == "rejected"]
+        return read_dataset(Path(tmp) / "dataset"), problems
+
+
 def read_dataset(root: Path) -> pa.Table:
     """The events of a dataset as one table in :data:`EVENT_SCHEMA` (partition columns folded back in)."""
     import pyarrow.dataset as pads
 
-    events = pads.dataset(root / "events", format="parquet", partitioning="hive")
+    events = pads.dataset(root / "events", format="parquet", partitioning="hive") if (root / "events").is_dir() else None
+    if events is None:
+        return EVENT_SCHEMA.empty_table()
     table = events.to_table()
     columns = []
     for field in EVENT_SCHEMA:

@@ -6,7 +6,8 @@
   ``]`` (RFC 5424 section 6.3.3); control characters in them become U+FFFD.
 * MSG is UTF-8 and starts with the BOM. So that one record stays one line (for files, UDP and
   receivers that split on newlines), MSG escapes ``\\`` as ``\\\\`` and control characters as ``\\n``,
-  ``\\r``, ``\\t`` or ``\\xHH``; :func:`unescape_msg` reverses it.
+  ``\\r``, ``\\t`` or ``\\xHH`` (C0, DEL and C1), and the Unicode line and paragraph separators as
+  ``\\u2028`` and ``\\u2029``; :func:`unescape_msg` reverses it.
 * Header fields that are unknown are the NILVALUE ``-``.
 
 >>> from datetime import datetime, timezone
@@ -30,9 +31,9 @@ LEVEL_SEVERITY = {"debug": 7, "info": 6, "warning": 4, "error": 3, "fatal": 2}
 FINDING_SEVERITY = {"info": 6, "warning": 4, "error": 3, "critical": 2}
 BOM = "\ufeff"
 NIL = "-"
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f\\]")
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\\\\]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
-_UNESCAPE = re.compile(r"\\(x[0-9a-f]{2}|.)", re.DOTALL)
+_UNESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|.)", re.DOTALL)
 
 
 def encode(record: Record) -> str:
@@ -86,7 +87,7 @@ def structured_data(sd_id: str, params: dict) -> str:
 def escape_param(text: str) -> str:
     """A PARAM-VALUE: ``"``, ``\\`` and ``]`` escaped with a backslash, controls replaced."""
     text = text.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
-    return re.sub(r"[\x00-\x1f\x7f]", "\ufffd", text)
+    return re.sub("[\x00-\x1f\x7f-\x9f\u2028\u2029]", "\ufffd", text)
 
 
 def escape_msg(text: str) -> str:
@@ -95,7 +96,11 @@ def escape_msg(text: str) -> str:
     >>> escape_msg("a\\\\b\\nc\\x00")
     'a\\\\\\\\b\\\\nc\\\\x00'
     """
-    return _CONTROLS.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+    return _CONTROLS.sub(lambda m: _NAMED.get(m.group()) or _code(m.group()), text)
+
+
+def _code(char: str) -> str:
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 def unescape_msg(text: str) -> str:
@@ -105,4 +110,4 @@ def unescape_msg(text: str) -> str:
     True
     """
     reverse = {v[1]: k for k, v in _NAMED.items()}
-    return _UNESCAPE.sub(lambda m: chr(int(m.group(1)[1:], 16)) if len(m.group(1)) == 3 else reverse[m.group(1)], text)
+    return _UNESCAPE.sub(lambda m: chr(int(m.group(1)[1:], 16)) if len(m.group(1)) > 1 else reverse[m.group(1)], text)

@@ -37,7 +37,7 @@ HOSTILE = {
     "forged_cef": "ok\nCEF:0|Evil|Corp|1|1|forged|10|msg=owned",
     "nul_and_controls": "nul\x00bell\x07esc\x1b[31mdel\x7ftab\there",
     "sd_breakout": '"] [evil@1 x="y"] ',
-    "unicode": "Ünïcødé \u2028 \u2029 ✓ 日本",
+    "unicode": "Ünïcødé \u2028 \u2029 \x85 ✓ 日本",
     "big": "x" * 65_536,
 }
 
@@ -132,7 +132,7 @@ class Rsyslog:
     def lines(self) -> list[str]:
         if not self.out.exists():
             return []
-        return self.out.read_bytes().decode("utf-8").splitlines()
+        return self.out.read_bytes().decode("utf-8").split("\n")[:-1]
 
     def wait_lines(self, n: int) -> list[str]:
         wait_for(lambda: len(self.lines()) >= n, f"{n} lines in rsyslog's output ({len(self.lines())} so far)")
