@@ -185,6 +185,8 @@ def tail(
             first = True
             while not stop.is_set():
                 runner.step(quiet=first and not from_start)
+                if first and follow:
+                    typer.echo(f"umlogs: following {path}", err=True)
                 first = False
                 if sender is not None:
                     sender.flush()
