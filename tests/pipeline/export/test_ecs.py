@@ -164,3 +164,38 @@ def test_doctests():
 
     for module in (ecs, record, source, run):
         assert doctest.testmod(module).failed == 0
+
+
+def test_files_bundle_and_dataset_export_the_same_events(tmp_path):
+    """Records out = events in, whichever way the logs come: files, a bundle archive, a dataset."""
+    import tarfile
+
+    from typer.testing import CliRunner
+
+    from umlogs.pipeline.cli import app
+    from umlogs.pipeline.export import source
+    from umlogs.pipeline.ingest import Options, ingest
+
+    from .conftest import SAMPLES
+
+    logs = sorted((SAMPLES / "windows_update").glob("*.log"))
+    bundle = tmp_path / "bundle.tar.gz"
+    with tarfile.open(bundle, "w:gz") as tar:
+        for log in logs:
+            tar.add(log, arcname=f"web01/{log.name}")
+    dataset = tmp_path / "dataset"
+    ingest([bundle], dataset, Options(workers=1))
+    assert source.is_dataset(dataset) and source.is_bundle(bundle) and not source.is_bundle(logs[0])
+    runner = CliRunner()
+    counts = {}
+    for name, args in {"files": [str(p) for p in logs], "bundle": [str(bundle)], "dataset": [str(dataset)]}.items():
+        result = runner.invoke(app, ["export", *args, "--format", "ecs", "--what", "events"])
+        assert result.exit_code == 0, (name, result.output)
+        docs = [json.loads(line) for line in result.stdout.splitlines()]
+        counts[name] = len(docs)
+        assert all(d["event"]["kind"] == "event" for d in docs)
+    expected = sum(len(source.load([p]).table) for p in logs)
+    assert counts == {"files": expected, "bundle": expected, "dataset": expected}
+    hosts = {json.loads(line)["host"]["name"] for line in runner.invoke(
+        app, ["export", str(dataset), "--format", "ecs", "--what", "events"]).stdout.splitlines()}
+    assert hosts == {"web01"}, "the bundle's layout names the host"
