@@ -27,6 +27,7 @@ EVENT_TYPE = "windows:update_client:entry"
 # Width of the Windows 10+ component column, padding included ("DownloadManager" + one space).
 _COMPONENT_COLUMN = 16
 # ===========  Logging initialized (build: 7.6.7601.23806, tz: +0300)  ===========
+BANNER_TEXT = "Logging initialized"
 _TZ_BANNER = re.compile(r"Logging initialized \(build: [^,]*, tz: ([+-])([0-9][0-9])([0-9][0-9])\)")
 _FATAL = re.compile(r"\bFATAL\b", re.ASCII)
 _WARNING = re.compile(r"\bWARNING\b", re.ASCII)

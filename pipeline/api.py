@@ -7,13 +7,18 @@
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from umlogs.pipeline.parse import FileResult, parse_file
-from umlogs.pipeline.store import events_table, issues_path, issues_table, write_parquet
+from umlogs.pipeline.store import issues_path, issues_table, parquet_sink, write_parquet
+
+# Processes that parse the chunks of one large file (small files are parsed in-process).
+WORKERS = int(os.environ.get("UMLOGS_WORKERS", 0)) or os.cpu_count() or 1
 
 _OFFSET = re.compile(r"^(?:UTC|Z|([+-])(\d\d):?(\d\d))$", re.IGNORECASE)
 
@@ -54,9 +59,9 @@ def parse_paths(
     host: str | None = None,
     utc_offset: int | None = None,
 ) -> ParseRun:
-    """Parse every path (a bad one does not stop the others) and write events and issues to Parquet."""
-    results = [parse_file(p, format=format, host=host, utc_offset=utc_offset) for p in paths]
-    write_parquet(_all_events(results), out)
+    """Parse every path (a bad one does not stop the others) and stream events and issues to Parquet."""
+    with parquet_sink(out) as sink:
+        results = [parse_file(p, format=format, host=host, utc_offset=utc_offset, workers=WORKERS, sink=sink) for p in paths]
     write_parquet(issues_table(i for r in results for i in r.issues), issues_path(out))
     return ParseRun(results, out, issues_path(out))
 
@@ -79,27 +84,30 @@ def classify_paths(
 ) -> ClassifyRun:
     """Check the rules (before any log is read), parse every path, and classify all events together.
     A path that is a dataset folder (``umlogs ingest``) is read as stored, not parsed."""
-    from umlogs.pipeline.classify import check_rules, classify_table, load_rules
+    from umlogs.pipeline.classify import check_rules, load_rules
     from umlogs.pipeline.dataset import events_dataset, is_dataset
 
     rules = load_rules(tuple(rule_dirs))
     check_rules(rules)
     stored = [events_dataset(p) for p in paths if is_dataset(p)]
     files = [p for p in paths if not is_dataset(p)]
-    results = [parse_file(p, format=format, host=host, utc_offset=utc_offset) for p in files]
-    table = _all_events(results)
-    if not stored:
-        return ClassifyRun(results, classify_table(table, rules))
+    with tempfile.TemporaryDirectory(prefix="umlogs-") as scratch:
+        events_file = Path(scratch) / "events.parquet"
+        with parquet_sink(events_file) as sink:
+            results = [parse_file(p, format=format, host=host, utc_offset=utc_offset, workers=WORKERS, sink=sink) for p in files]
+        return _classify(results, stored, events_file, rules)
+
+
+def _classify(results, stored, events_file: Path, rules) -> ClassifyRun:
+    """Classify the parsed events (a Parquet file) together with any stored datasets."""
     import pyarrow.dataset as pads
 
-    sources = stored + ([pads.dataset(table)] if files else [])
+    from umlogs.pipeline.classify import classify_table
+
+    sources = [*stored, pads.dataset(events_file)] if results else list(stored)
+    if not sources:
+        sources = [pads.dataset(events_file)]
     return ClassifyRun(results, classify_table(sources[0] if len(sources) == 1 else pads.dataset(sources), rules))
-
-
-def _all_events(results: Sequence[FileResult]):
-    import pyarrow as pa
-
-    return pa.concat_tables([events_table([]), *(r.table() for r in results)])
 
 
 def severity_at_least(findings: Sequence, threshold: str) -> bool:

@@ -53,14 +53,14 @@ def decode(data: bytes) -> Decoded:
         body = data[len(codecs.BOM_UTF8 if encoding == "utf-8-sig" else codecs.BOM_UTF16_LE) :]
         codec = "utf-8" if encoding == "utf-8-sig" else encoding
         text = body.decode(codec, errors="replace")
-        replaced = _replacements(text, body.decode(codec, errors="ignore"))
+        replaced = _replacements(text, lambda: body.decode(codec, errors="ignore"))
     else:
         text, encoding = data.decode("utf-8", errors="replace"), "utf-8"
-        replaced = _replacements(text, data.decode("utf-8", errors="ignore"))
+        replaced = _replacements(text, lambda: data.decode("utf-8", errors="ignore"))
         if replaced and not _has_multibyte(text):
             # No valid UTF-8 sequence at all: legacy single-byte text, such as cp1252.
             text, encoding = data.decode("cp1252", errors="replace"), "cp1252"
-            replaced = _replacements(text, data.decode("cp1252", errors="ignore"))
+            replaced = _replacements(text, lambda: data.decode("cp1252", errors="ignore"))
     return Decoded(split_lines(text), encoding, replaced)
 
 
@@ -88,19 +88,26 @@ def split_lines(text: str) -> list[str]:
 
     >>> split_lines("a\\r\\nb\\rc\\n\\nd")
     ['a', 'b\\rc', '', 'd']
+    >>> split_lines("a\\r\\r\\n"), split_lines("a\\r")
+    (['a\\r'], ['a'])
     """
-    lines = text.split("\n")
+    # Removing the \r of every \r\n, then splitting on \n, drops exactly one \r before each \n.
+    lines = text.replace("\r\n", "\n").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    elif lines and lines[-1].endswith("\r"):  # a last line without its \n
+        lines[-1] = lines[-1][:-1]
+    return lines
 
 
 def _has_multibyte(text: str) -> bool:
     return any(ord(ch) > 0x7F and ch != "\ufffd" for ch in text)
 
 
-def _replacements(decoded: str, without: str) -> int:
-    return len(decoded) - len(without)
+def _replacements(decoded: str, without) -> int:
+    """How many U+FFFD the decoder put in: the length difference with the text decoded while
+    ignoring bad bytes (computed only when a U+FFFD is present at all)."""
+    return len(decoded) - len(without()) if "\ufffd" in decoded else 0
 
 
 # --- Streaming -------------------------------------------------------------------------------------
@@ -239,3 +246,41 @@ def _finish(parts: list[str], size: int, stats: StreamStats, max_line: int) -> s
     if not line.strip():
         stats.blank += 1
     return line
+
+
+def iter_blocks(stream, *, chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LINE_CHARS):
+    """:func:`iter_lines` in blocks: ``(blocks_iterator, stats)`` where each block is a list of
+    consecutive lines. The same lines and the same stats, split at C speed rather than one line at
+    a time; only a block and one line are held at once.
+
+    >>> import io
+    >>> blocks, stats = iter_blocks(io.BytesIO(b"one\\r\\ntwo\\rthree\\n\\n"), chunk_bytes=4)
+    >>> [line for block in blocks for line in block], stats.lines, stats.blank
+    (['one', 'two\\rthree', ''], 3, 1)
+    """
+    stats = StreamStats()
+    return _blocks(_text_chunks(stream, stats, chunk_bytes), stats, max_line), stats
+
+
+def _blocks(chunks, stats: StreamStats, max_line: int):
+    carry = ""
+    for chunk in chunks:
+        pieces = (carry + chunk).split("\n") if carry else chunk.split("\n")
+        carry = pieces.pop()
+        if len(carry) > max_line + 1:  # an endless line: keep its start, count it as long
+            carry = carry[: max_line + 1]
+        if pieces:
+            yield _block(pieces, stats, max_line)
+    if carry:
+        yield _block([carry], stats, max_line)
+
+
+def _block(pieces: list[str], stats: StreamStats, max_line: int) -> list[str]:
+    lines = [p[:-1] if p.endswith("\r") else p for p in pieces]
+    long = [i for i, line in enumerate(lines) if len(line) > max_line]
+    for i in long:
+        lines[i] = lines[i][:max_line]
+    stats.long_lines += len(long)
+    stats.lines += len(lines)
+    stats.blank += sum(1 for line in lines if not line.strip())
+    return lines

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import multiprocessing
 import os
 import threading
 from collections.abc import Sequence
@@ -59,35 +60,37 @@ def parse_chunk(
     first_line_no: int = 1,
 ) -> Chunk:
     """Parse ``lines`` (numbered from ``first_line_no``); blank lines yield nothing."""
-    numbers, texts = [], []
-    for n, line in enumerate(lines, start=first_line_no):
-        if line.strip():
-            numbers.append(n)
-            texts.append(line)
     con = _connection()
-    chunk = pa.table({"line_no": pa.array(numbers, pa.int64()), "line": pa.array(texts, pa.string())})
+    numbers = pa.array(range(first_line_no, first_line_no + len(lines)), pa.int64())
+    chunk = pa.table({"line_no": numbers, "line": pa.array(lines, pa.string())})
     with _registered(con, _chunk=chunk):
         taken = con.sql(_fast_query(parser), params=[parser.NAME, host or "", source]).to_arrow_table()
-    fast_lines = set(taken.column("line_no").to_pylist())
-    events, issues = _lark(parser, [(n, t) for n, t in zip(numbers, texts) if n not in fast_lines], source, host)
+        with _registered(con, _taken=taken):
+            rest = con.execute("SELECT line_no, line FROM _chunk ANTI JOIN _taken USING (line_no) ORDER BY line_no").fetchall()
+    events, issues = _lark(parser, [(n, line) for n, line in rest if line.strip()], source, host)
     slow = pa.table({
         "line_no": pa.array([e.line_no for e in events], pa.int64()),
         "banner_offset": pa.array([parser.banner_offset(e.message, None) for e in events], pa.int32()),
     })  # fmt: skip
-    with _registered(con, _taken=taken.select(["line_no", "banner_offset"]), _slow=slow):
-        offsets = dict(con.execute(_OFFSETS_QUERY, [utc_offset]).fetchall())
-    fast = _with_offsets(taken, offsets, con)
-    slow_table = events_table(_offset_event(e, offsets.get(e.line_no)) for e in events)
-    table = pa.concat_tables([fast, slow_table]).sort_by("line_no") if slow_table.num_rows else fast
-    last = offsets[max(offsets)] if offsets else utc_offset
-    return Chunk(table, issues, last)
+    with _registered(con, _taken=taken, _slow=slow):
+        fast = con.sql(_OFFSETS_QUERY, params=[utc_offset]).to_arrow_table()
+        slow_offsets = dict(con.execute(_SLOW_OFFSETS_QUERY, [utc_offset]).fetchall())
+        last = con.execute(_LAST_OFFSET_QUERY, [utc_offset]).fetchall()[0][0]
+    fast_table = _in_schema(fast)
+    if not events:
+        return Chunk(fast_table, issues, last)
+    slow_table = events_table(dataclasses.replace(e, utc_offset=slow_offsets.get(e.line_no)) for e in events)
+    return Chunk(pa.concat_tables([fast_table, slow_table]).sort_by("line_no"), issues, last)
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
+    """This thread's DuckDB connection; one thread in a pool worker (the pool is the parallelism)."""
     con = getattr(_local, "con", None)
     if con is None:
-        con = duckdb.connect(config={"threads": os.cpu_count() or 1})
+        threads = 1 if multiprocessing.parent_process() is not None else os.cpu_count() or 1
+        con = duckdb.connect(config={"threads": threads})
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         _local.con = con
     return con
 
@@ -136,17 +139,31 @@ def _fast_query(parser: ModuleType) -> str:
     """
 
 
-_OFFSETS_QUERY = """
-SELECT line_no, coalesce(last_value(banner_offset IGNORE NULLS) OVER (ORDER BY line_no), $1) AS utc_offset
+# The UTC offset of a line is the last banner's at or before it, else the one given ($1).
+_OFFSETS = """
+SELECT line_no, coalesce(last_value(banner_offset IGNORE NULLS) OVER (
+    ORDER BY line_no ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), $1) AS utc_offset
 FROM (SELECT line_no, banner_offset FROM _taken UNION ALL SELECT line_no, banner_offset FROM _slow)
+"""
+_OFFSETS_QUERY = f"""
+WITH offsets AS ({_OFFSETS})
+SELECT t.* EXCLUDE (banner_offset), CAST(o.utc_offset AS SMALLINT) AS utc_offset,
+       CASE WHEN o.utc_offset IS NOT NULL
+                 AND t.timestamp - to_minutes(o.utc_offset) BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31 23:59:59.999999'
+            THEN CAST(t.timestamp - to_minutes(o.utc_offset) AS TIMESTAMPTZ) END AS timestamp_utc
+FROM _taken t JOIN offsets o USING (line_no)
+ORDER BY line_no
+"""
+_SLOW_OFFSETS_QUERY = f"WITH offsets AS ({_OFFSETS}) SELECT line_no, utc_offset FROM offsets WHERE line_no IN (SELECT line_no FROM _slow)"
+_LAST_OFFSET_QUERY = f"""
+SELECT coalesce((SELECT arg_max(banner_offset, line_no) FROM (
+    SELECT line_no, banner_offset FROM _taken UNION ALL SELECT line_no, banner_offset FROM _slow
+) WHERE banner_offset IS NOT NULL), $1)
 """
 
 
-def _with_offsets(taken: pa.Table, offsets: dict[int, int | None], con: duckdb.DuckDBPyConnection) -> pa.Table:
-    """The fast rows in :data:`EVENT_SCHEMA`, with ``utc_offset`` and ``timestamp_utc`` filled in."""
-    offset = pa.array([offsets.get(n) for n in taken.column("line_no").to_pylist()], pa.int16())
-    with _registered(con, _fast=taken.drop_columns(["banner_offset"]).append_column("utc_offset", offset)):
-        table = con.sql(_UTC_QUERY).to_arrow_table()
+def _in_schema(table: pa.Table) -> pa.Table:
+    """The fast rows in :data:`EVENT_SCHEMA` (empty ``attrs`` and ``exception_chain``)."""
     columns = {
         f.name: table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
         for f in EVENT_SCHEMA
@@ -156,14 +173,6 @@ def _with_offsets(taken: pa.Table, offsets: dict[int, int | None], con: duckdb.D
     return pa.table(columns).cast(EVENT_SCHEMA)
 
 
-_UTC_QUERY = """
-SELECT *, CASE WHEN utc_offset IS NOT NULL
-               AND timestamp - to_minutes(utc_offset) BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31 23:59:59.999999'
-          THEN CAST(timestamp - to_minutes(utc_offset) AS TIMESTAMPTZ) END AS timestamp_utc
-FROM _fast
-"""
-
-
 def _lark(parser: ModuleType, slow: list[tuple[int, str]], source: str, host: str | None):
     events: list[Event] = []
     issues: list[ParseIssue] = []
@@ -171,10 +180,6 @@ def _lark(parser: ModuleType, slow: list[tuple[int, str]], source: str, host: st
         for item in parser.parse([line], source, host=host, first_line_no=line_no):
             (issues if isinstance(item, ParseIssue) else events).append(item)
     return events, issues
-
-
-def _offset_event(event: Event, offset: int | None) -> Event:
-    return dataclasses.replace(event, utc_offset=offset)
 
 
 def _literal(text: str) -> str:

@@ -39,7 +39,8 @@ from umlogs.parsers.event import ParseIssue
 from umlogs.pipeline import dataset
 from umlogs.pipeline.decode import NotText, check_text, iter_lines
 from umlogs.pipeline.discover import ExpansionError, Limits, Member, Peeked, discover, read_fully, rotated_base
-from umlogs.pipeline.store import events_table, issues_table, write_parquet
+from umlogs.pipeline.parse import parse_stream
+from umlogs.pipeline.store import issues_table, write_parquet
 
 MiB = 1 << 20
 BATCH_EVENTS = 100_000
@@ -373,22 +374,12 @@ def parse_stream(
 
 
 def _parse_stream(
-    lines: Iterable[str], parser, source: str, host: str | None, utc_offset: int | None, *, batch: int = BATCH_EVENTS
+    lines: Iterable[str], parser, source: str, host: str | None, utc_offset: int | None, *, batch: int
 ) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
-    """Parse ``lines`` with ``parser`` into Arrow batches of at most ``batch`` events, each with the
-    parse issues met since the previous batch. The one place that turns lines into tables, so a faster
-    parse path can be switched in here."""
-    events, issues = [], []
-    for item in parser.parse(lines, source, host=host, utc_offset=utc_offset):
-        if isinstance(item, ParseIssue):
-            issues.append(item)
-        else:
-            events.append(item)
-        if len(events) >= batch or len(issues) >= batch:
-            yield events_table(events), issues
-            events, issues = [], []
-    if events or issues:
-        yield events_table(events), issues
+    """Parse ``lines`` into Arrow batches, each with the parse issues met since the previous batch:
+    the parse stage's own streaming function, fast path included (one process: ingest parallelizes
+    across files)."""
+    return parse_stream(lines, parser, source, host=host, utc_offset=utc_offset, workers=1, batch=batch)
 
 
 class _Parts:

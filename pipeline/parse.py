@@ -9,9 +9,15 @@ a file that is not a log comes back with ``error`` set; lines no grammar accepts
 
 from __future__ import annotations
 
+import io
+import itertools
+import multiprocessing
 import stat
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,17 +25,24 @@ import pyarrow.compute as pc
 from umlogs import parsers
 from umlogs.parsers.event import Event, ParseIssue
 from umlogs.pipeline import fastparse
-from umlogs.pipeline.decode import NotText, check_text, decode
+from umlogs.pipeline.decode import NotText, check_text, iter_blocks
 from umlogs.pipeline.store import event_from_row, events_table
 
 # Lines per fast-path chunk: large enough to amortize a query, small enough to bound memory.
-CHUNK_LINES = 200_000
+CHUNK_LINES = 50_000
+# Events per batch on the Lark path.
+BATCH_EVENTS = 100_000
+# Bytes read before sniffing and checking that a file is text.
+HEAD_BYTES = 1 << 20
+
+Sink = Callable[[pa.Table], None]
 
 
 @dataclass(slots=True)
 class FileResult:
     """What parsing one file produced, and the counts that prove nothing was lost:
-    ``lines == event lines + issue lines + blank``."""
+    ``lines == event lines + issue lines + blank``. Events are kept as Arrow tables, or handed to
+    a sink (``parse_file(..., sink=...)``) and only counted."""
 
     source: str
     format: str | None = None
@@ -37,32 +50,35 @@ class FileResult:
     lines: int = 0
     blank: int = 0
     replaced: int = 0
-    parsed: list[Event] = field(default_factory=list)
-    """Events from the Lark parser, for formats without a fast path."""
     tables: list[pa.Table] = field(default_factory=list)
-    """Events from the fast path, as Arrow tables in EVENT_SCHEMA."""
     issues: list[ParseIssue] = field(default_factory=list)
+    event_count: int = 0
+    event_lines: int = 0
     error: str | None = None
 
     @property
     def events(self) -> list[Event]:
-        """Every event as an :class:`Event` (built from the Arrow tables on the fast path)."""
-        return self.parsed + [event_from_row(row) for table in self.tables for row in table.to_pylist()]
-
-    @property
-    def event_count(self) -> int:
-        return len(self.parsed) + sum(t.num_rows for t in self.tables)
+        """Every kept event as an :class:`Event` (built from the Arrow tables)."""
+        return [event_from_row(row) for table in self.tables for row in table.to_pylist()]
 
     def table(self) -> pa.Table:
-        """Every event as one Arrow table in EVENT_SCHEMA."""
-        return pa.concat_tables([events_table(self.parsed), *self.tables])
+        """Every kept event as one Arrow table in EVENT_SCHEMA."""
+        return pa.concat_tables([events_table([]), *self.tables])
 
     @property
     def accounted(self) -> bool:
         """True when every line is an event line, an issue line or blank."""
-        covered = sum(e.line_count for e in self.parsed) + sum(i.line_count for i in self.issues)
-        covered += sum(pc.sum(t.column("line_count")).as_py() or 0 for t in self.tables)
+        covered = self.event_lines + sum(i.line_count for i in self.issues)
         return self.error is not None or covered + self.blank == self.lines
+
+    def add(self, table: pa.Table, issues: list[ParseIssue], sink: Sink | None) -> None:
+        self.event_count += table.num_rows
+        self.event_lines += pc.sum(table.column("line_count")).as_py() or 0
+        self.issues.extend(issues)
+        if sink is None:
+            self.tables.append(table)
+        elif table.num_rows:
+            sink(table)
 
 
 def parse_file(
@@ -72,17 +88,22 @@ def parse_file(
     host: str | None = None,
     utc_offset: int | None = None,
     fast: bool = True,
+    workers: int = 1,
+    sink: Sink | None = None,
 ) -> FileResult:
-    """Parse one file; ``format`` forces a parser instead of sniffing; ``utc_offset`` (minutes east of
-    UTC) applies where the log does not say its own."""
+    """Parse one file as a stream (memory does not grow with its size); ``format`` forces a parser
+    instead of sniffing; ``utc_offset`` (minutes east of UTC) applies where the log does not say its
+    own; ``workers`` > 1 parses fast-path chunks in that many processes; ``sink`` receives the event
+    tables instead of the result keeping them."""
     result = FileResult(source=str(path))
     try:
-        data = _read(path)
-        check_text(data)
+        _check_regular(path)
+        with path.open("rb") as stream:
+            return parse_stream_bytes(stream, result, format=format, host=host, utc_offset=utc_offset,
+                                      fast=fast, workers=workers, sink=sink)  # fmt: skip
     except (OSError, NotText) as error:
         result.error = _describe(error)
         return result
-    return parse_bytes(data, result, format=format, host=host, utc_offset=utc_offset, fast=fast)
 
 
 def parse_bytes(
@@ -96,37 +117,155 @@ def parse_bytes(
 ) -> FileResult:
     """Decode and parse ``data`` into ``result`` (whose ``source`` names it). ``fast`` takes the
     fast path where the format has one (same events; ``fast=False`` is the pure Lark parse)."""
-    decoded = decode(data)
-    result.encoding, result.replaced = decoded.encoding, decoded.replaced
-    result.lines = len(decoded.lines)
-    result.blank = sum(1 for line in decoded.lines if not line.strip())
-    parser = parsers.by_name(format) if format else parsers.detect(decoded.lines)
+    try:
+        return parse_stream_bytes(io.BytesIO(data), result, format=format, host=host, utc_offset=utc_offset, fast=fast)
+    except NotText as error:
+        result.error = _describe(error)
+        return result
+
+
+def parse_stream_bytes(
+    stream,
+    result: FileResult,
+    *,
+    format: str | None = None,
+    host: str | None = None,
+    utc_offset: int | None = None,
+    fast: bool = True,
+    workers: int = 1,
+    sink: Sink | None = None,
+) -> FileResult:
+    """Check, decode, sniff and parse a binary stream into ``result``; raises :class:`NotText`."""
+    head = stream.read(HEAD_BYTES)
+    check_text(head if len(head) < HEAD_BYTES else head[:4096])
+    blocks, stats = iter_blocks(_Prefixed(head, stream))
+    lines = itertools.chain.from_iterable(blocks)
+    first = list(itertools.islice(lines, parsers.HEAD_LINES))
+    parser = parsers.by_name(format) if format else parsers.detect(first)
     if parser is None:
         result.error = "not a known log format (try --format; `umlogs formats` lists them)"
         return result
     result.format = parser.NAME
-    if fastparse.supports(parser) and fast:
-        for start in range(0, len(decoded.lines), CHUNK_LINES):
-            chunk = fastparse.parse_chunk(
-                parser, decoded.lines[start : start + CHUNK_LINES], source=result.source, host=host,
-                utc_offset=utc_offset, first_line_no=start + 1,
-            )  # fmt: skip
-            result.tables.append(chunk.events)
-            result.issues.extend(chunk.issues)
-            utc_offset = chunk.utc_offset
-        return result
-    for item in parser.parse(decoded.lines, result.source, host=host, utc_offset=utc_offset):
-        (result.issues if isinstance(item, ParseIssue) else result.parsed).append(item)
+    batches = parse_stream(itertools.chain(first, lines), parser, result.source, host=host,
+                           utc_offset=utc_offset, fast=fast, workers=workers)  # fmt: skip
+    for table, issues in batches:
+        result.add(table, issues, sink)
+    result.encoding, result.replaced, result.lines, result.blank = stats.encoding, stats.replaced, stats.lines, stats.blank
     return result
 
 
-def _read(path: Path) -> bytes:
+def parse_stream(
+    lines: Iterable[str],
+    parser: ModuleType,
+    source: str,
+    *,
+    host: str | None = None,
+    utc_offset: int | None = None,
+    fast: bool = True,
+    workers: int = 1,
+    batch: int | None = None,
+) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
+    """Lines into Arrow batches of events, each with the parse issues met since the previous one:
+    the one place that turns lines into tables. Fast-path formats go by chunks of ``batch`` lines
+    (in ``workers`` processes when there is more than one chunk); others through the Lark parser's
+    generator, ``batch`` events at a time."""
+    if not (fast and fastparse.supports(parser)):
+        yield from _lark_batches(lines, parser, source, host, utc_offset, batch or BATCH_EVENTS)
+        return
+    chunks = _chunks(lines, batch or CHUNK_LINES)
+    head = list(itertools.islice(chunks, 2))
+    if workers > 1 and len(head) > 1:
+        yield from _pooled(itertools.chain(head, chunks), parser, source, host, utc_offset, workers)
+        return
+    first_line_no = 1
+    for chunk in itertools.chain(head, chunks):
+        parsed = fastparse.parse_chunk(parser, chunk, source=source, host=host, utc_offset=utc_offset,
+                                       first_line_no=first_line_no)  # fmt: skip
+        utc_offset, first_line_no = parsed.utc_offset, first_line_no + len(chunk)
+        yield parsed.events, parsed.issues
+
+
+def _lark_batches(lines, parser, source, host, utc_offset, batch) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
+    events: list[Event] = []
+    issues: list[ParseIssue] = []
+    for item in parser.parse(lines, source, host=host, utc_offset=utc_offset):
+        (issues if isinstance(item, ParseIssue) else events).append(item)
+        if len(events) >= batch or len(issues) >= batch:
+            yield events_table(events), issues
+            events, issues = [], []
+    if events or issues:
+        yield events_table(events), issues
+
+
+def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(lines)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _pooled(chunks, parser, source, host, utc_offset, workers) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
+    """Chunks parsed in worker processes, in order, at most ``workers + 1`` in flight. The UTC
+    offset each chunk starts with is known before it is sent: the parent reads the few banner lines
+    of each chunk with the Lark parser, exactly as the sequential parse would."""
+    pending: list[Future] = []
+    first_line_no = 1
+    for chunk in chunks:
+        pending.append(_pool(workers).submit(_chunk_job, parser.NAME, chunk, source, host, utc_offset, first_line_no))
+        utc_offset = _offset_after(parser, chunk, source, utc_offset)
+        first_line_no += len(chunk)
+        while len(pending) > workers:
+            yield pending.pop(0).result()
+    for future in pending:
+        yield future.result()
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    if workers not in _POOLS:
+        _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    return _POOLS[workers]
+
+
+def _chunk_job(name, lines, source, host, utc_offset, first_line_no) -> tuple[pa.Table, list[ParseIssue]]:
+    parsed = fastparse.parse_chunk(parsers.by_name(name), lines, source=source, host=host, utc_offset=utc_offset,
+                                   first_line_no=first_line_no)  # fmt: skip
+    return parsed.events, parsed.issues
+
+
+def _offset_after(parser: ModuleType, lines: list[str], source: str, offset: int | None) -> int | None:
+    """The UTC offset in force after ``lines``: banners are rare, so only lines that name one are parsed."""
+    for line in lines:
+        if parser.BANNER_TEXT in line:
+            for event in parser.parse([line], source):
+                if isinstance(event, Event):
+                    offset = parser.banner_offset(event.message, offset)
+    return offset
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream whose first bytes were already read."""
+
+    def __init__(self, head: bytes, rest) -> None:
+        self._head, self._rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            data, self._head = (self._head, b"") if size < 0 or size >= len(self._head) else (self._head[:size], self._head[size:])
+            return data
+        return self._rest.read(size)
+
+
+def _check_regular(path: Path) -> None:
     mode = path.stat().st_mode  # raises FileNotFoundError, PermissionError
     if stat.S_ISDIR(mode):
         raise IsADirectoryError(21, "is a directory")
     if not stat.S_ISREG(mode):
         raise OSError(0, "not a regular file (a FIFO, socket or device)")
-    return path.read_bytes()
 
 
 def _describe(error: OSError | NotText) -> str:

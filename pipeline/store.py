@@ -11,9 +11,12 @@ the page and :data:`EVENT_SCHEMA` agree.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
+from queue import Queue
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -124,6 +127,53 @@ def issues_path(events_path: Path) -> Path:
     'out/x.issues.parquet'
     """
     return events_path.with_name(events_path.stem + ".issues.parquet")
+
+
+@contextlib.contextmanager
+def parquet_sink(path: Path, schema: pa.Schema = EVENT_SCHEMA):
+    """A function that appends tables to the Parquet file ``path``. A background thread writes
+    (pyarrow releases the GIL, so parsing goes on meanwhile) to a temporary file beside ``path``,
+    renamed into place when the block ends without an error.
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp()) / "e.parquet"
+    >>> with parquet_sink(out) as sink:
+    ...     sink(events_table([Event(format="f", source="s", line_no=1, raw="r", message="m")]))
+    >>> pq.read_table(out).num_rows
+    1
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    queue: Queue = Queue(maxsize=2)
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            while (table := queue.get()) is not None:
+                if not failure:
+                    try:
+                        writer.write_table(table.cast(schema))
+                    except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+                        failure.append(error)
+
+    def sink(table: pa.Table) -> None:
+        if failure:
+            raise failure[0]
+        queue.put(table)
+
+    thread = threading.Thread(target=write, name="parquet-sink", daemon=True)
+    thread.start()
+    try:
+        try:
+            yield sink
+        finally:
+            queue.put(None)
+            thread.join()
+        if failure:
+            raise failure[0]
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:

@@ -1,0 +1,129 @@
+"""The fast path against the grammar of record: for any input, the DuckDB fast path and the pure
+Lark parse must yield exactly the same events and parse issues (the differential test of issue 8)."""
+
+from __future__ import annotations
+
+import string
+from datetime import datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import SAMPLES, corpus_files
+from umlogs.parsers import windows_update
+from umlogs.parsers.event import ParseIssue
+from umlogs.parsers.fastpath import line_regex
+from umlogs.parsers.grammar import parser
+from umlogs.pipeline import parse as parse_stage
+from umlogs.pipeline.fastparse import parse_chunk
+from umlogs.pipeline.parse import parse_file
+from umlogs.pipeline.store import events_table
+
+
+def lark_view(lines, utc_offset=None):
+    out = list(windows_update.parse(lines, "x.log", host="h1", utc_offset=utc_offset))
+    events = events_table(o for o in out if not isinstance(o, ParseIssue)).to_pylist()
+    return events, [o for o in out if isinstance(o, ParseIssue)]
+
+
+def fast_view(lines, utc_offset=None):
+    chunk = parse_chunk(windows_update, lines, source="x.log", host="h1", utc_offset=utc_offset)
+    return chunk.events.to_pylist(), chunk.issues
+
+
+def assert_same(lines, utc_offset=None):
+    lark_events, lark_issues = lark_view(lines, utc_offset)
+    fast_events, fast_issues = fast_view(lines, utc_offset)
+    assert fast_issues == lark_issues
+    assert len(fast_events) == len(lark_events)
+    for slow, fast in zip(lark_events, fast_events):
+        assert fast == slow, {k: (slow[k], fast[k]) for k in slow if slow[k] != fast[k]}
+
+
+def test_the_regex_is_built_from_the_grammar_terminals():
+    lr = line_regex("windows_update")
+    lark = parser("windows_update")
+    for group in lr.groups:
+        terminal = group.split("__")[1]
+        assert lark.get_terminal(terminal).pattern.to_regexp() in lr.pattern
+    assert "REPORT EVENT" in lr.guard and "REPORT EVENT" not in lr.pattern
+
+
+@pytest.mark.parametrize("name", ["classic.log", "windows10.log"])
+def test_samples_are_equal(name):
+    lines = (SAMPLES / "windows_update" / name).read_text(encoding="utf-8").splitlines()
+    assert_same(lines)
+
+
+def test_whole_corpus_is_equal_file_by_file():
+    for path in corpus_files("windows_update"):
+        slow = parse_file(path, fast=False)
+        fast = parse_file(path, fast=True)
+        assert fast.issues == slow.issues, path
+        assert fast.table().to_pylist() == slow.table().to_pylist(), path
+        assert (fast.lines, fast.blank, fast.encoding) == (slow.lines, slow.blank, slow.encoding)
+
+
+def test_chunks_in_worker_processes_equal_one_pass(tmp_path, monkeypatch):
+    """Offsets announced by a banner carry across chunk boundaries, in processes too."""
+    path = next(p for p in corpus_files("windows_update") if p.name.startswith("classic"))
+    monkeypatch.setattr(parse_stage, "CHUNK_LINES", 1000)
+    pooled = parse_file(path, workers=2).table().to_pylist()
+    monkeypatch.setattr(parse_stage, "CHUNK_LINES", 10**9)
+    single = parse_file(path, workers=1).table().to_pylist()
+    assert pooled == single
+    assert {row["utc_offset"] for row in pooled} - {None}
+
+
+# --- generated input -----------------------------------------------------------------------------
+
+_WORDS = st.sampled_from([
+    "WARNING:", "FATAL:", "*FAILED*", "hr =", "hr=", "hr:", "error", "error =", "Exit code =", "Call error code =",
+    "resultMapped=", "Flags:", "registry key", "0x80072ee2", "80072EE2", "0x240001", "0x00000000", "0X8024402C",
+    "[8024402C]", "KB2267602", "KB 5034441", "F398026B-5FFE-4881-8F09-7C2562D4EF39.203",
+    "{0F08FAA9-349A-4C42-B6AC-719B27352AD4}.200", "855E8A7C-ECB4-4CA3-B045-1DFA50104289",
+    "http://wsus01.contoso.local:8530/ClientWebService/client.asmx", "CallerId = UpdateOrchestrator,",
+    "ClientId = <<PROCESS>>: taskhostw.exe", "(cV = abc.1)", "Logging initialized (build: 7.6.7601.23806, tz: -0330)",
+    "Logging initialized (build: 1, tz: +0530)", "REPORT EVENT:", "* START *", "* END *", "** START **", "## END ##",
+    "-- START --", ":: END ::", "+++++++++++", "Finding updates", "Install", "Download", "Service", "é", "İ", "\u00a0", "\t",
+])  # fmt: skip
+_MESSAGES = st.lists(st.one_of(_WORDS, st.text(max_size=12)), max_size=12).map(" ".join).map(
+    lambda m: m.replace("\n", " ").replace("\r", " ")
+)
+_TIMES = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31))
+
+
+@st.composite
+def _lines(draw):
+    when = draw(_TIMES)
+    message = draw(_MESSAGES)
+    component = draw(st.text(alphabet=string.ascii_letters + "(", min_size=1, max_size=18))
+    kind = draw(st.sampled_from(["classic", "collapsed", "etl", "etl-dash", "text", "mutated"]))
+    if kind in ("classic", "collapsed"):
+        sep = "\t" if kind == "classic" else " "
+        line = (f"{when:%Y-%m-%d}{sep}{when:%H:%M:%S}:{when.microsecond // 1000:03d}{sep}{draw(st.integers(0, 99999)):>4}"
+                f"{sep}{draw(st.integers(0, 0xFFFFFFFF)):x}{sep}{component}{sep}{message}")  # fmt: skip
+    elif kind.startswith("etl"):
+        date = f"{when:%Y/%m/%d}" if kind == "etl" else f"{when:%Y-%m-%d}"
+        line = (f"{date} {when:%H:%M:%S}.{when.microsecond:06d}{draw(st.integers(0, 9))} {draw(st.integers(0, 10**10)):<5} "
+                f"{draw(st.integers(0, 10**10)):<5} {component:<15} {message}")  # fmt: skip
+    elif kind == "text":
+        line = message
+    else:
+        base = f"{when:%Y-%m-%d}\t{when:%H:%M:%S}:123\t 408\t1224\t{component}\t{message}"
+        cut = draw(st.integers(0, len(base)))
+        line = base[:cut] + draw(st.text(max_size=5)).replace("\n", "") + base[cut:]
+    return line
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_lines(), min_size=1, max_size=25), st.one_of(st.none(), st.integers(-720, 840)))
+def test_generated_logs_are_equal(lines, utc_offset):
+    assert_same(lines, utc_offset)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=80).map(lambda t: t.replace("\n", "")), max_size=12))
+def test_arbitrary_text_is_equal(lines):
+    assert_same(lines)
