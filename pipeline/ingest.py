@@ -39,7 +39,7 @@ from umlogs.parsers.event import ParseIssue
 from umlogs.pipeline import dataset
 from umlogs.pipeline.decode import NotText, check_text, iter_lines
 from umlogs.pipeline.discover import ExpansionError, Limits, Member, Peeked, discover, read_fully, rotated_base
-from umlogs.pipeline.parse import parse_stream
+from umlogs.pipeline.parse import parse_stream as parse_lines
 from umlogs.pipeline.store import issues_table, write_parquet
 
 MiB = 1 << 20
@@ -379,7 +379,7 @@ def _parse_stream(
     """Parse ``lines`` into Arrow batches, each with the parse issues met since the previous batch:
     the parse stage's own streaming function, fast path included (one process: ingest parallelizes
     across files)."""
-    return parse_stream(lines, parser, source, host=host, utc_offset=utc_offset, workers=1, batch=batch)
+    return parse_lines(lines, parser, source, host=host, utc_offset=utc_offset, workers=1, batch=batch)
 
 
 class _Parts:
