@@ -183,3 +183,15 @@ def test_serialized_records_never_contain_a_newline():
 
 def test_doctests():
     assert doctest.testmod(send).failed == 0
+
+
+def test_out_file_holds_what_stdout_shows(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "feed.cef"
+    to_file = runner.invoke(app, ["export", SAMPLE, "--format", "cef", "-o", str(out)])
+    to_stdout = runner.invoke(app, ["export", SAMPLE, "--format", "cef"])
+    assert to_file.exit_code == 0 and to_file.stdout == ""
+    assert out.read_text(encoding="utf-8") == to_stdout.stdout and to_stdout.stdout.count("\n") == 87
+    assert "68 events and 19 findings as cef to" in to_file.stderr
+    both = runner.invoke(app, ["export", SAMPLE, "--format", "cef", "-o", str(out), "--to", "syslog+udp://127.0.0.1:9"])
+    assert both.exit_code == 2 and "not both" in both.stderr

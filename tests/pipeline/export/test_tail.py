@@ -173,3 +173,14 @@ def test_follower_utf16(tmp_path):
 
 def test_doctests():
     assert doctest.testmod(tailing).failed == 0
+
+
+def test_tail_to_hec(tmp_path, hec_http, monkeypatch):
+    log = tmp_path / "a.log"
+    append(log, LINES[:12])
+    monkeypatch.setenv("UMLOGS_HEC_TOKEN", "t")
+    result = CliRunner().invoke(app, ["tail", str(log), "--format", "hec", "--from-start", "--what", "events",
+                                      "--to", hec_http.url])
+    assert result.exit_code == 0, result.output
+    assert "sent 12 records" in result.stderr
+    assert [e["event"]["line_no"] for e in hec_http.events()] == list(range(1, 13))
