@@ -178,8 +178,12 @@ def tail(
             sys.stdout.write(line + "\n")
 
     stop = _StopFlag()
-    runner = Tail(path, emit, findings=what in ("findings", "all"), events=what in ("events", "all"),
-                  format=input_format, host=host, tz_offset=request.tz_offset, rule_dirs=request.rule_dirs)
+    try:
+        runner = Tail(path, emit, findings=what in ("findings", "all"), events=what in ("events", "all"),
+                      format=input_format, host=host, tz_offset=request.tz_offset, rule_dirs=request.rule_dirs)
+    except RuleError as error:
+        _fail(str(error))
+        raise typer.Exit(EXIT_INPUT) from None
     try:
         with stop.installed():
             first = True

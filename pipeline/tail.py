@@ -144,6 +144,10 @@ class Tail:
         self.parser = parsers.by_name(format) if format else None
         self.host, self.tz_offset = host, tz_offset
         self.rules = load_rules(tuple(rule_dirs)) if findings else []
+        if self.rules:
+            from umlogs.pipeline.classify import check_rules
+
+            check_rules(self.rules)  # before any line is read, as classify does
         self.version = product_version()
         self.window: deque[Event] = deque(maxlen=WINDOW)
         self.emitted_findings: set[str] = set()

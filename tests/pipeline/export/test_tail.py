@@ -184,3 +184,16 @@ def test_tail_to_hec(tmp_path, hec_http, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "sent 12 records" in result.stderr
     assert [e["event"]["line_no"] for e in hec_http.events()] == list(range(1, 13))
+
+
+def test_bad_rules_are_reported_before_reading(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "UM9999_x.toml").write_text(
+        'id = "UM9999"\ntitle = "t"\nscenario = "hresult"\nseverity = "info"\ncause = "c"\nresolution = "r"\n'
+        'reference = "https://learn.microsoft.com/azure/automation/troubleshoot/update-management#hresult"\n'
+        'sql = "SELECT nope FROM events"\n')
+    log = tmp_path / "a.log"
+    append(log, LINES[:3])
+    result = CliRunner().invoke(app, ["tail", str(log), "--format", "cef", "--rules", str(rules)])
+    assert result.exit_code == 2 and "sql does not run" in result.stderr and result.stdout == ""
