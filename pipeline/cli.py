@@ -8,7 +8,6 @@ Exit codes: 0 done; 1 a finding at or above ``--fail-on``; 2 usage error or unre
 from __future__ import annotations
 
 import sys
-from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no rich import on `umlogs --help`
 )
 
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
@@ -41,7 +41,9 @@ def _fail(message: str) -> None:
 
 def _version_callback(value: bool) -> None:
     if value:
-        typer.echo(f"umlogs {_version('umlogs')}")
+        from importlib.metadata import version
+
+        typer.echo(f"umlogs {version('umlogs')}")
         raise typer.Exit()
 
 
