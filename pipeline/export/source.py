@@ -73,6 +73,8 @@ def is_bundle(path: Path) -> bool:
 
     if path.is_dir():
         return not is_dataset(path)
+    if not path.is_file():  # a FIFO or device: opening it to peek would block; parse_file names it
+        return False
     try:
         with path.open("rb") as handle:
             return archive_kind(handle.read(512)) is not None
@@ -96,12 +98,10 @@ def read_bundle(path: Path, *, format: str | None = None, host: str | None = Non
 
 def read_dataset(root: Path) -> pa.Table:
     """The events of a dataset as one table in :data:`EVENT_SCHEMA` (partition columns folded back in)."""
-    import pyarrow.dataset as pads
+    from umlogs.pipeline.dataset import events_dataset
 
-    events = pads.dataset(root / "events", format="parquet", partitioning="hive") if (root / "events").is_dir() else None
-    if events is None:
-        return EVENT_SCHEMA.empty_table()
-    table = events.to_table()
+    # The dataset's own partitioning and schema: inferring them fails when every host is null.
+    table = events_dataset(root).to_table()
     columns = []
     for field in EVENT_SCHEMA:
         if field.name in table.column_names:

@@ -1,0 +1,1 @@
+"""The robustness suite: invariant, properties, hostile inputs, faults and fuzz regressions."""
