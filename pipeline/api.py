@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from umlogs.pipeline.decode import MAX_LINE_CHARS
 from umlogs.pipeline.parse import FileResult, parse_file
 from umlogs.pipeline.store import issues_path, issues_table, parquet_sink, write_parquet
 
@@ -58,10 +59,13 @@ def parse_paths(
     format: str | None = None,
     host: str | None = None,
     utc_offset: int | None = None,
+    max_line: int = MAX_LINE_CHARS,
 ) -> ParseRun:
-    """Parse every path (a bad one does not stop the others) and stream events and issues to Parquet."""
+    """Parse every path (a bad one does not stop the others) and stream events and issues to Parquet;
+    lines longer than ``max_line`` characters are cut to it and counted per file."""
     with parquet_sink(out) as sink:
-        results = [parse_file(p, format=format, host=host, utc_offset=utc_offset, workers=WORKERS, sink=sink) for p in paths]
+        results = [parse_file(p, format=format, host=host, utc_offset=utc_offset, workers=WORKERS, sink=sink,
+                              max_line=max_line) for p in paths]  # fmt: skip
     write_parquet(issues_table(i for r in results for i in r.issues), issues_path(out))
     return ParseRun(results, out, issues_path(out))
 
@@ -81,6 +85,7 @@ def classify_paths(
     format: str | None = None,
     host: str | None = None,
     utc_offset: int | None = None,
+    max_line: int = MAX_LINE_CHARS,
 ) -> ClassifyRun:
     """Check the rules (before any log is read), parse every path, and classify all events together.
     A path that is a dataset folder (``umlogs ingest``) is read as stored, not parsed."""
@@ -94,7 +99,8 @@ def classify_paths(
     with tempfile.TemporaryDirectory(prefix="umlogs-") as scratch:
         events_file = Path(scratch) / "events.parquet"
         with parquet_sink(events_file) as sink:
-            results = [parse_file(p, format=format, host=host, utc_offset=utc_offset, workers=WORKERS, sink=sink) for p in files]
+            results = [parse_file(p, format=format, host=host, utc_offset=utc_offset, workers=WORKERS, sink=sink,
+                                  max_line=max_line) for p in files]  # fmt: skip
         return _classify(results, stored, events_file, rules)
 
 

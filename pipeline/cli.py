@@ -33,10 +33,33 @@ Tz = Annotated[
     Optional[str],
     typer.Option(help="UTC offset of the logs' local time (+0200, -05:00, UTC) where a log does not state its own."),
 ]
+MaxLine = Annotated[
+    int,
+    typer.Option("--max-line", min=1, help="Longest line kept, in characters; longer lines are cut to it and counted."),
+]
+MAX_LINE_DEFAULT = 8 << 20
+
+
+def _cut(r) -> str:
+    """The note a file's summary gets when lines were cut to ``--max-line``."""
+    return f", {r.long_lines} lines longer than --max-line cut" if r.long_lines else ""
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped, so a message naming a file
+    stays one line whatever the file is called.
+
+    >>> one_line("a b\\né.log: bad\\r")
+    'a b\\\\né.log: bad\\\\r'
+    """
+    return text.translate(_ESCAPES)
+
+
+_ESCAPES = {c: repr(chr(c))[1:-1] for c in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029) if c != 0x09}
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"umlogs: error: {message}", err=True)
+    typer.echo(f"umlogs: error: {one_line(message)}", err=True)
 
 
 def _version_callback(value: bool) -> None:
@@ -63,6 +86,7 @@ def parse(
     format: FormatName = None,
     host: Host = None,
     tz: Tz = None,
+    max_line: MaxLine = MAX_LINE_DEFAULT,
 ) -> None:
     """Parse logs into typed events in Parquet (parse issues go to OUT.issues.parquet).
 
@@ -73,7 +97,7 @@ def parse(
 
     try:
         offset = api.parse_offset(tz) if tz else None
-        run = api.parse_paths(paths, out, format=format, host=host, utc_offset=offset)
+        run = api.parse_paths(paths, out, format=format, host=host, utc_offset=offset, max_line=max_line)
     except (api.UmlogsError, KeyError) as error:
         _fail(str(error).strip("'\""))
         raise typer.Exit(EXIT_INPUT) from None
@@ -82,9 +106,10 @@ def parse(
             _fail(f"{r.source}: {r.error}")
         else:
             typer.echo(
-                f"{r.source}: {r.format}, {r.event_count} events, {len(r.issues)} parse issues, "
+                f"{one_line(r.source)}: {r.format}, {r.event_count} events, {len(r.issues)} parse issues, "
                 f"{r.lines} lines ({r.blank} blank), {r.encoding}"
                 + (f", {r.replaced} undecodable characters replaced" if r.replaced else "")
+                + _cut(r)
             )
     events = sum(r.event_count for r in run.results)
     issues = sum(len(r.issues) for r in run.results)
@@ -111,6 +136,7 @@ def classify(
     format: Annotated[Optional[str], typer.Option("--input-format", help="Force an input format (see `umlogs formats`).")] = None,
     host: Host = None,
     tz: Tz = None,
+    max_line: MaxLine = MAX_LINE_DEFAULT,
 ) -> None:
     """Parse logs and classify them: findings with cause, resolution and reference.
 
@@ -128,7 +154,8 @@ def classify(
         raise typer.Exit(EXIT_INPUT)
     try:
         offset = api.parse_offset(tz) if tz else None
-        run = api.classify_paths(paths, rule_dirs=rules or (), format=format, host=host, utc_offset=offset)
+        run = api.classify_paths(paths, rule_dirs=rules or (), format=format, host=host, utc_offset=offset,
+                                 max_line=max_line)  # fmt: skip
     except (api.UmlogsError, RuleError, KeyError) as error:
         _fail(str(error).strip("'\""))
         raise typer.Exit(EXIT_INPUT) from None
@@ -136,7 +163,9 @@ def classify(
         if r.error:
             _fail(f"{r.source}: {r.error}")
         elif r.issues:
-            typer.echo(f"umlogs: {r.source}: {len(r.issues)} lines no grammar accepts (see `umlogs parse`)", err=True)
+            typer.echo(f"umlogs: {one_line(r.source)}: {len(r.issues)} lines no grammar accepts (see `umlogs parse`)", err=True)
+        if r.long_lines:
+            typer.echo(f"umlogs: {one_line(r.source)}: {r.long_lines} lines longer than --max-line {max_line} cut", err=True)
     if output == "table":
         render.print_findings_table(run.findings)
     else:

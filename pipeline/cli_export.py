@@ -43,7 +43,9 @@ Index = Annotated[Optional[str], typer.Option("--index", help="Splunk index for 
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"umlogs: error: {message}", err=True)
+    from umlogs.pipeline.cli import one_line
+
+    typer.echo(f"umlogs: error: {one_line(message)}", err=True)
 
 
 def _request(format, what, to, ca_file, tz, host, input_format, rules, batch_size, retries, backoff, index):

@@ -18,7 +18,9 @@ SKIPPED_SHOWN = 20
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"umlogs: error: {message}", err=True)
+    from umlogs.pipeline.cli import one_line
+
+    typer.echo(f"umlogs: error: {one_line(message)}", err=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -45,6 +47,7 @@ def ingest(
     max_ratio: Annotated[Optional[int], typer.Option(help="Largest decompression ratio (default 100).")] = None,
     max_members: Annotated[Optional[int], typer.Option(help="Archive members per input path (default 100000).")] = None,
     max_depth: Annotated[Optional[int], typer.Option(help="Archives nested in archives (default 4).")] = None,
+    max_line: Annotated[Optional[int], typer.Option(help="Longest line kept, in characters; longer ones are cut and counted (default 8388608).")] = None,
 ) -> None:
     """Ingest log bundles (folders, archives, archives in archives) into a Parquet dataset.
 
@@ -66,14 +69,15 @@ def ingest(
             raise api.UmlogsError(f"--host {host!r}: not a machine name (letters, digits, '-', '_' and '.')")
         overrides = {k: v for k, v in (("max_total_bytes", max_total_bytes), ("max_ratio", max_ratio),
                      ("max_members", max_members), ("max_depth", max_depth)) if v is not None}  # fmt: skip
-        if any(v < 1 for v in overrides.values()) or (workers is not None and workers < 1):
-            raise api.UmlogsError("limits and --workers must be at least 1")
+        if any(v < 1 for v in overrides.values()) or (workers is not None and workers < 1) or (max_line is not None and max_line < 1):
+            raise api.UmlogsError("limits (--max-*, --max-line) and --workers must be at least 1")
         missing = [p for p in paths if p != "-" and not os.path.lexists(p)]
         if missing:
             raise api.UmlogsError(f"{missing[0]}: no such file or folder")
         options = ingesting.Options(
             format=format, host=discover.valid_host(host), utc_offset=offset,
             workers=workers or os.cpu_count() or 1, limits=dataclasses.replace(discover.Limits(), **overrides),
+            max_line=max_line or ingesting.MAX_LINE_CHARS,
         )  # fmt: skip
         with _progress(quiet) as progress:
             summary = ingesting.ingest(paths, out, options, progress=progress)
@@ -90,16 +94,21 @@ def ingest(
 
 def summary_text(s) -> str:
     """The run summary: counts, the invariant, and the first skipped files."""
+    from umlogs.pipeline.cli import one_line
+
     rate = s.events / s.elapsed if s.elapsed else 0.0
     lines = [
         f"ingested into {s.dataset}: files seen {s.seen} = parsed {s.parsed} + skipped {s.skipped} "
         f"+ rejected {s.rejected} ({'true' if s.consistent else 'FALSE'}); {s.duplicates} duplicates",
         f"events {s.events}, parse issues {s.issues}, {s.bytes / 1e6:.1f} MB read, "
         f"elapsed {s.elapsed:.1f} s ({rate:,.0f} events/s)",
+        f"lines read = event lines + issue lines + blank in every parsed file ("
+        + ("true" if not s.unaccounted else f"FALSE for {len(s.unaccounted)}: {s.unaccounted[0]}") + ")"
+        + (f"; {s.long_lines} lines longer than --max-line cut" if s.long_lines else ""),
     ]
     skipped = [o for o in s.outcomes if o.status == "skipped"]
     for o in skipped[:SKIPPED_SHOWN]:
-        lines.append(f"skipped {o.path}: {o.reason}")
+        lines.append(one_line(f"skipped {o.path}: {o.reason}"))
     if len(skipped) > SKIPPED_SHOWN:
         lines.append(f"… and {len(skipped) - SKIPPED_SHOWN} more skipped (see files.parquet, or `umlogs query`)")
     return "\n".join(lines)

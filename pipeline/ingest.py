@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 from umlogs import parsers
 from umlogs.parsers.event import ParseIssue
 from umlogs.pipeline import dataset
-from umlogs.pipeline.decode import NotText, check_text, iter_lines
+from umlogs.pipeline.decode import MAX_LINE_CHARS, NotText, check_text, iter_lines
 from umlogs.pipeline.discover import ExpansionError, Limits, Member, Peeked, discover, read_fully, rotated_base
 from umlogs.pipeline.parse import parse_stream as parse_lines
 from umlogs.pipeline.store import issues_table, write_parquet
@@ -69,6 +69,8 @@ class Options:
     small_bytes: int = 64 * MiB
     """Archive members up to this size go to a worker as bytes; larger ones are parsed in the parent."""
     limits: Limits = Limits()
+    max_line: int = MAX_LINE_CHARS
+    """Longest line kept, in characters; longer lines are cut to it and counted in ``long_lines``."""
 
 
 @dataclass(slots=True)
@@ -116,6 +118,10 @@ class Summary:
     bytes: int = 0
     elapsed: float = 0.0
     orphans_removed: int = 0
+    long_lines: int = 0
+    """Lines cut to ``Options.max_line``, over all files."""
+    unaccounted: list[str] = field(default_factory=list)
+    """Files whose lines are not all in events, issues or blank (the invariant broke: never expected)."""
     outcomes: list[Outcome] = field(default_factory=list)
     """Skipped and rejected files (parsed ones are in the manifest)."""
 
@@ -256,6 +262,9 @@ class _Placer:
         s.events += o.events
         s.issues += o.issues
         s.bytes += o.size or 0
+        s.long_lines += o.long_lines
+        if not o.accounted:
+            s.unaccounted.append(o.path)
         if o.reason and o.reason.startswith("duplicate of"):
             s.duplicates += 1
         if o.status != "parsed":
@@ -330,7 +339,7 @@ def parse_stream(
         check_text(head)
     except NotText as error:
         return _finish_unparsed(outcome, reader, sha256, read_error, "skipped", f"not a log: {error}", options, layout)
-    lines, stats = iter_lines(_prefixed(head, reader))
+    lines, stats = iter_lines(_prefixed(head, reader), max_line=options.max_line)
     head_lines = list(itertools.islice(lines, CONTENT_HEAD_LINES))
     parser = _parser(options.format, head_lines, path)
     if parser is None:

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from umlogs import parsers
 from umlogs.parsers.event import Event, ParseIssue
 from umlogs.pipeline import fastparse
-from umlogs.pipeline.decode import NotText, check_text, iter_blocks
+from umlogs.pipeline.decode import MAX_LINE_CHARS, NotText, check_text, iter_blocks
 from umlogs.pipeline.store import event_from_row, events_table
 
 # Lines per fast-path chunk: large enough to amortize a query, small enough to bound memory.
@@ -50,6 +50,8 @@ class FileResult:
     lines: int = 0
     blank: int = 0
     replaced: int = 0
+    long_lines: int = 0
+    """Lines longer than the line limit (``max_line``), kept cut to it."""
     tables: list[pa.Table] = field(default_factory=list)
     issues: list[ParseIssue] = field(default_factory=list)
     event_count: int = 0
@@ -90,17 +92,19 @@ def parse_file(
     fast: bool = True,
     workers: int = 1,
     sink: Sink | None = None,
+    max_line: int = MAX_LINE_CHARS,
 ) -> FileResult:
     """Parse one file as a stream (memory does not grow with its size); ``format`` forces a parser
     instead of sniffing; ``utc_offset`` (minutes east of UTC) applies where the log does not say its
     own; ``workers`` > 1 parses fast-path chunks in that many processes; ``sink`` receives the event
-    tables instead of the result keeping them."""
+    tables instead of the result keeping them; lines longer than ``max_line`` characters are cut to it
+    and counted in ``long_lines``."""
     result = FileResult(source=str(path))
     try:
         _check_regular(path)
         with path.open("rb") as stream:
             return parse_stream_bytes(stream, result, format=format, host=host, utc_offset=utc_offset,
-                                      fast=fast, workers=workers, sink=sink)  # fmt: skip
+                                      fast=fast, workers=workers, sink=sink, max_line=max_line)  # fmt: skip
     except (OSError, NotText) as error:
         result.error = _describe(error)
         return result
@@ -134,11 +138,12 @@ def parse_stream_bytes(
     fast: bool = True,
     workers: int = 1,
     sink: Sink | None = None,
+    max_line: int = MAX_LINE_CHARS,
 ) -> FileResult:
     """Check, decode, sniff and parse a binary stream into ``result``; raises :class:`NotText`."""
     head = stream.read(HEAD_BYTES)
     check_text(head if len(head) < HEAD_BYTES else head[:4096])
-    blocks, stats = iter_blocks(_Prefixed(head, stream))
+    blocks, stats = iter_blocks(_Prefixed(head, stream), max_line=max_line)
     lines = itertools.chain.from_iterable(blocks)
     first = list(itertools.islice(lines, parsers.HEAD_LINES))
     parser = parsers.by_name(format) if format else parsers.detect(first)
@@ -151,6 +156,7 @@ def parse_stream_bytes(
     for table, issues in batches:
         result.add(table, issues, sink)
     result.encoding, result.replaced, result.lines, result.blank = stats.encoding, stats.replaced, stats.lines, stats.blank
+    result.long_lines = stats.long_lines
     return result
 
 

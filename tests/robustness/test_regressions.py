@@ -12,7 +12,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from conftest import SAMPLES
-from umlogs.pipeline.cli import app
+from umlogs.pipeline.cli import app, one_line
 from umlogs.pipeline.export import source
 
 UMLOGS = Path(sys.executable).with_name("umlogs")
@@ -43,3 +43,15 @@ def test_export_of_a_bundle_whose_events_have_no_host(tmp_path):
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "truncated or corrupt" in result.output
     assert len((tmp_path / "o").read_text().splitlines()) >= 1  # the events read before the cut are exported
+
+
+def test_error_line_stays_one_line_for_a_file_name_with_a_newline(tmp_path):
+    """Bug: a file named ``a\\nb.log`` split its error message (and ingest's skipped line) over two
+    lines. Names are now shown with control characters escaped."""
+    odd = tmp_path / "new\nline.log"
+    odd.write_bytes(b"")
+    result = CliRunner().invoke(app, ["parse", str(odd), "-o", str(tmp_path / "o.parquet")])
+    assert result.exit_code == 2
+    assert f"umlogs: error: {one_line(str(odd))}: not a log: empty file\n" in result.output
+    result = CliRunner().invoke(app, ["ingest", str(odd), "-o", str(tmp_path / "ds"), "-q", "--workers", "1"])
+    assert result.exit_code == 0 and "skipped new\\nline.log: not a log: empty file" in result.output
