@@ -73,6 +73,63 @@ def bench(kind: str, lines: int) -> dict:
     return row
 
 
+def scaling(kind: str, sizes: list[int]) -> list[dict]:
+    """``umlogs parse`` at growing sizes: seconds per million lines should stay flat (linear cost)."""
+    sys.path.insert(0, str(HERE))
+    from generate import generate
+
+    rows = []
+    for lines in sizes:
+        log = WORK / f"{kind}-{lines}.log"
+        if not log.exists():
+            generate(kind, lines, log)
+        seconds, rss = measure([*UMLOGS, "parse", str(log), "-o", str(WORK / "scale.parquet")])
+        rows.append({"lines": lines, "s": round(seconds, 2), "s_per_million": round(seconds / lines * 1e6, 2), "rss_mb": round(rss)})
+    return rows
+
+
+def small_files(count: int) -> dict:
+    """Ingest of many small files: the per-file overhead."""
+    import shutil
+
+    folder = WORK / f"small-{count}"
+    if not folder.exists():
+        sample = ROOT / "samples" / "windows_update" / "windows10.log"
+        for n in range(count):
+            (folder / f"host{n:05d}").mkdir(parents=True)
+            shutil.copy(sample, folder / f"host{n:05d}" / "WindowsUpdate.log")
+    shutil.rmtree(WORK / "small-ds", ignore_errors=True)
+    seconds, rss = measure([*UMLOGS, "ingest", str(folder), "-o", str(WORK / "small-ds"), "--quiet"])
+    return {"files": count, "s": round(seconds, 2), "ms_per_file": round(seconds / count * 1000, 1), "rss_mb": round(rss)}
+
+
+def classify_dataset(kind: str, copies: int, lines: int) -> dict:
+    """``umlogs classify DATASET`` over ``copies`` hosts of a ``lines``-line log, already ingested."""
+    import shutil
+
+    sys.path.insert(0, str(HERE))
+    from generate import generate
+
+    log = WORK / f"{kind}-{lines}.log"
+    if not log.exists():
+        generate(kind, lines, log)
+    folder, dataset = WORK / f"fleet-{copies}", WORK / f"fleet-{copies}-ds"
+    if not dataset.exists():
+        for n in range(copies):
+            (folder / f"web{n:02d}").mkdir(parents=True, exist_ok=True)
+            target = folder / f"web{n:02d}" / "WindowsUpdate.log"
+            if not target.exists():
+                with log.open("rb") as src, target.open("wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                    dst.write(f"2025/01/01 00:00:00.0000000 1 1 Misc copy {n}\r\n".encode())
+        measure([*UMLOGS, "ingest", str(folder), "-o", str(dataset), "--quiet"])
+    seconds, rss = measure([*UMLOGS, "classify", str(dataset), "--format", "json"])
+    import pyarrow.dataset as pads
+
+    events = pads.dataset(dataset / "events", partitioning="hive").count_rows()
+    return {"events": events, "s": round(seconds, 2), "rss_mb": round(rss)}
+
+
 def markdown(rows: list[dict], command: str) -> str:
     head = ["format", "lines", "MB", "umlogs parse s", "lines/s", "MB/s", "peak RSS MB", "DuckDB s", "DuckDB lines/s",
             "ratio (umlogs/DuckDB)", "classify s", "pure Lark lines/s"]  # fmt: skip
@@ -88,11 +145,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--formats", nargs="*", default=list(FORMATS))
+    ap.add_argument("--scaling", nargs="*", type=int, help="parse at these sizes (e.g. 10000 100000 1000000 10000000)")
+    ap.add_argument("--small-files", type=int, help="ingest this many small files")
+    ap.add_argument("--fleet", type=int, help="classify a dataset of this many 1M-line hosts")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    rows = [bench(kind, args.lines) for kind in args.formats]
-    print(json.dumps(rows, indent=1))
-    print(markdown(rows, "python benchmarks/run.py " + " ".join(sys.argv[1:])))
+    command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
+    if args.scaling:
+        print(json.dumps(scaling("windows_update_windows10", args.scaling), indent=1))
+    elif args.small_files:
+        print(json.dumps(small_files(args.small_files), indent=1))
+    elif args.fleet:
+        print(json.dumps(classify_dataset("windows_update_windows10", args.fleet, 1_000_000), indent=1))
+    else:
+        rows = [bench(kind, args.lines) for kind in args.formats]
+        print(json.dumps(rows, indent=1))
+        print(markdown(rows, command))
 
 
 if __name__ == "__main__":

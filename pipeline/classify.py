@@ -1,6 +1,6 @@
 """The classify stage: DuckDB runs every rule over the events, and the matches become findings.
 
-Besides ``events`` and ``catalog``, rules may use the view ``failures``: one row per event and failure
+Besides ``events`` and ``catalog``, rules may use the table ``failures``: one row per event and failure
 HRESULT it carries, with ``outcome`` (the event states an operation's result: an exit code, a call
 result, a failed ReportingEvents record, a FATAL line) and ``recovered`` (a later line of the same
 source reports an operation that exited with 0x00000000). A rule may return a ``severity`` column to
@@ -17,6 +17,7 @@ so a rule cannot read or write files; log text is data in the ``events`` view, n
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -32,8 +33,8 @@ EVIDENCE_LINES = 3
 # An event that states how an operation ended: "Exit code = 0x…", "Call error code = 0x…",
 # "Install Call Result = 0x…", "resultMapped=…", a failed REPORT EVENT, a FATAL line.
 _OUTCOME = r"(?i)(exit code|error code|call result|resultmapped|result) ?[=:] ?(0x)?[0-9a-f]"
-_FAILURES_VIEW = f"""
-CREATE VIEW failures AS
+_FAILURES_TABLE = f"""
+CREATE TABLE failures AS
 WITH coded AS (
     SELECT event_id, format, host, source, line_no, timestamp, level, message, operation, unnest(hresults) AS code,
            exit_code IS NOT NULL OR regexp_matches(message, '{_OUTCOME}')
@@ -91,13 +92,18 @@ class Finding:
 
 
 def connect(events: pa.Table | object) -> duckdb.DuckDBPyConnection:
-    """A locked-down DuckDB connection with ``events`` (an Arrow table or dataset) and ``catalog``."""
-    con = duckdb.connect(config={"threads": 2})
-    con.register("events", events)
+    """A locked-down DuckDB connection with the tables ``events`` (loaded once from an Arrow table or
+    dataset: every column but ``raw``, which rules read as ``message``), ``failures`` (derived once,
+    see the module docstring) and ``catalog``."""
+    con = duckdb.connect(config={"threads": os.cpu_count() or 1})
+    con.execute("SET enable_progress_bar = false")
+    con.register("_events_arrow", events)
+    con.execute("CREATE TABLE events AS SELECT * EXCLUDE (raw) FROM _events_arrow")
+    con.unregister("_events_arrow")
     con.register("_catalog_arrow", catalog_table())
     con.execute("CREATE TABLE catalog AS SELECT * FROM _catalog_arrow")
     con.unregister("_catalog_arrow")
-    con.execute(_FAILURES_VIEW)
+    con.execute(_FAILURES_TABLE)
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
