@@ -265,6 +265,8 @@ def _archive(stream: BinaryIO, kind: str, bundle: str, containers: list[str], de
         yield Member(bundle, host, evidence, status="rejected", reason=f"decompression bomb or oversized bundle: {error}")
     except (OSError, EOFError, zlib.error, lzma.LZMAError, tarfile.TarError, zipfile.BadZipFile, ValueError) as error:
         yield Member(bundle, host, evidence, status="rejected", reason=f"corrupt or truncated {kind} archive: {_text(error)}")
+    except NotImplementedError as error:  # zipfile: a directory written by a newer zip version than it reads
+        yield Member(bundle, host, evidence, status="rejected", reason=f"unsupported {kind} archive: {_text(error)}")
 
 
 def _zip(stream: BinaryIO, bundle: str, containers: list[str], depth: int, budget: Budget,
@@ -276,7 +278,7 @@ def _zip(stream: BinaryIO, bundle: str, containers: list[str], depth: int, budge
         stream = io.BytesIO(data)
     with zipfile.ZipFile(stream) as archive:
         for info in archive.infolist():
-            if info.is_dir():
+            if info.filename.endswith("/"):  # a folder (ZipInfo.is_dir() raises IndexError on an empty name)
                 continue
             member = bundle_name(bundle, info.filename)
             parts = safe_name(info.filename).split("/")

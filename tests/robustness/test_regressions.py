@@ -4,7 +4,9 @@ smallest input that showed it (inline). docs/robustness.md lists them."""
 from __future__ import annotations
 
 import gzip
+import io
 import os
+import zipfile
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ from typer.testing import CliRunner
 
 from conftest import SAMPLES
 from umlogs.pipeline.cli import app, one_line
+from umlogs.pipeline.discover import discover
 from umlogs.pipeline.export import source
 
 UMLOGS = Path(sys.executable).with_name("umlogs")
@@ -55,3 +58,41 @@ def test_error_line_stays_one_line_for_a_file_name_with_a_newline(tmp_path):
     assert f"umlogs: error: {one_line(str(odd))}: not a log: empty file\n" in result.output
     result = CliRunner().invoke(app, ["ingest", str(odd), "-o", str(tmp_path / "ds"), "-q", "--workers", "1"])
     assert result.exit_code == 0 and "skipped new\\nline.log: not a log: empty file" in result.output
+
+
+def _zip_with(name: str, data: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr(zipfile.ZipInfo(name), data)
+    return out.getvalue()
+
+
+def _needs_version_9_1(archive: bytes) -> bytes:
+    """The archive with its central directory saying 'version 9.1 needed to extract'."""
+    at = archive.index(b"PK\x01\x02") + 6
+    return archive[:at] + bytes([91, 0]) + archive[at + 2 :]
+
+
+def test_zip_member_with_an_empty_name(tmp_path):
+    """Fuzzer (archive target): ZipInfo.is_dir() raises IndexError on a member whose name is empty,
+    so discover raised out of ingest. The member is now read as ``(unnamed)``."""
+    (tmp_path / "e.zip").write_bytes(_zip_with("", GOOD.read_bytes()))
+    members = list(discover([tmp_path / "e.zip"]))
+    assert [m.path for m in members] == ["e.zip!/(unnamed)"]
+    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "e.zip"), str(GOOD), "-o", str(tmp_path / "ds"), "-q",
+                                      "--workers", "1"])  # fmt: skip
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "files seen 2" in result.output
+
+
+def test_zip_of_an_unsupported_version(tmp_path):
+    """Fuzzer (archive target): zipfile raises NotImplementedError ('zip file version 9.1') for a
+    directory entry from a newer zip version; discover let it out. The archive is now rejected with
+    the reason and the other inputs are still read."""
+    (tmp_path / "v.zip").write_bytes(_needs_version_9_1(_zip_with("WindowsUpdate.log", GOOD.read_bytes())))
+    (member,) = discover([tmp_path / "v.zip"])
+    assert member.status == "rejected" and member.reason == "unsupported zip archive: zip file version 9.1"
+    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "v.zip"), str(GOOD), "-o", str(tmp_path / "ds"), "-q",
+                                      "--workers", "1"])  # fmt: skip
+    assert result.exit_code == 2 and "umlogs: error: v.zip: unsupported zip archive" in result.output
+    assert "parsed 1" in result.output
