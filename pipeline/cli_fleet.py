@@ -2,7 +2,8 @@
 :func:`register`. Thin like the rest of the CLI: heavy modules are imported inside the commands.
 
 Exit codes: 0 done; 2 usage error, a locked or unusable dataset, or an input file rejected (each
-rejected file is named on one line with its reason; the rest of the batch is still ingested).
+rejected file is named on one line with its reason; the rest of the batch is still ingested);
+130 or 143 stopped by SIGINT or SIGTERM (what was recorded is complete; run again to finish).
 """
 
 from __future__ import annotations
@@ -79,17 +80,57 @@ def ingest(
             workers=workers or os.cpu_count() or 1, limits=dataclasses.replace(discover.Limits(), **overrides),
             max_line=max_line or ingesting.MAX_LINE_CHARS,
         )  # fmt: skip
-        with _progress(quiet) as progress:
-            summary = ingesting.ingest(paths, out, options, progress=progress)
+        with _progress(quiet) as progress, _Stop() as stop:
+            summary = ingesting.ingest(paths, out, options, progress=progress, stop=stop.requested)
     except (api.UmlogsError, dataset.DatasetError, KeyError) as error:
         _fail(str(error).strip("'\""))
         raise typer.Exit(EXIT_INPUT) from None
+    except OSError as error:  # the dataset's own files (disk full while recording a file, a read-only folder)
+        reason = "no space left on device" if ingesting.no_space(error) else (error.strerror or str(error))
+        _fail(f"{out}: {reason}; run the same command again once fixed (what was recorded is kept)")
+        raise typer.Exit(EXIT_INPUT) from None
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once; the next ingest removes what was not recorded
+        _fail(f"{out}: interrupted; run the same command again to finish (the dataset is consistent)")
+        raise typer.Exit(128 + 2) from None
     for o in summary.outcomes:
         if o.status == "rejected":
             _fail(f"{o.path}: {o.reason}")
     typer.echo(summary_text(summary))
+    if summary.interrupted:
+        _fail(f"{out}: interrupted by {stop.name}: {summary.seen} files recorded; run the same command again to finish")
+        raise typer.Exit(128 + stop.signum)
     if summary.rejected:
         raise typer.Exit(EXIT_INPUT)
+
+
+class _Stop:
+    """SIGINT and SIGTERM ask the ingest to stop at the next file; a second one acts at once (the
+    default handlers are back)."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self.name = ""
+        self._previous: dict = {}
+
+    def __enter__(self):
+        import signal
+
+        def handler(signum, _frame):
+            self.signum, self.name = signum, signal.Signals(signum).name
+            for s, previous in self._previous.items():
+                signal.signal(s, previous)
+
+        self._previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for s, previous in self._previous.items():
+            signal.signal(s, previous)
+
+    def requested(self) -> bool:
+        return bool(self.signum)
 
 
 def summary_text(s) -> str:

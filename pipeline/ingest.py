@@ -13,6 +13,7 @@ then writes the file's manifest row, in discovery order.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import itertools
@@ -20,6 +21,7 @@ import lzma
 import multiprocessing
 import os
 import re
+import signal
 import tarfile
 import time
 import uuid
@@ -120,6 +122,8 @@ class Summary:
     orphans_removed: int = 0
     long_lines: int = 0
     """Lines cut to ``Options.max_line``, over all files."""
+    interrupted: bool = False
+    """``stop`` said to stop: the files placed so far are recorded, the rest were not read."""
     unaccounted: list[str] = field(default_factory=list)
     """Files whose lines are not all in events, issues or blank (the invariant broke: never expected)."""
     outcomes: list[Outcome] = field(default_factory=list)
@@ -147,28 +151,45 @@ class _Job:
 
 
 def ingest(
-    paths: Sequence[str | Path], out: Path, options: Options = Options(), progress: Callable[[Outcome], None] | None = None
+    paths: Sequence[str | Path],
+    out: Path,
+    options: Options = Options(),
+    progress: Callable[[Outcome], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Summary:
-    """Ingest ``paths`` into the dataset ``out``; ``progress`` is called once per file, in order."""
+    """Ingest ``paths`` into the dataset ``out``; ``progress`` is called once per file, in order.
+
+    ``stop`` is asked before each file is dispatched: once it returns True no new file is read, the
+    files in flight are finished and placed, the manifest is written, and the summary says
+    ``interrupted`` (running the same ingest again reads the rest, skipping what is recorded)."""
+    stop = stop or (lambda: False)
     start = time.monotonic()
     summary = Summary(dataset=out)
     with dataset.Writer.open(out) as writer:
         manifest = writer.manifest()
-        rows = manifest.select(["path", "sha256", "status"]).to_pylist()
-        known = {r["sha256"]: r["path"] for r in rows if r["sha256"] and r["status"] != "skipped"}
+        rows = manifest.select(["path", "sha256", "status", "events", "issues"]).to_pylist()
+        # A file is known (a later copy is a duplicate) when its events or issues are in the dataset: a
+        # file rejected before anything was placed (disk full, internal error) is read again.
+        known = {r["sha256"]: r["path"] for r in rows
+                 if r["sha256"] and (r["status"] == "parsed" or r["events"] or r["issues"])}  # fmt: skip
         existing = {(r["path"], r["sha256"]): r["status"] for r in rows}
         placer = _Placer(writer, out, known, existing, summary, progress)
         if options.workers <= 1:
             _init_worker(known)
             for member in discover(paths, options.limits):
+                if stop():
+                    summary.interrupted = True
+                    break
                 placer.add(_handle(member, out, options, known, run=run_job))
         else:
-            _parallel(paths, out, options, known, placer)
+            summary.interrupted = _parallel(paths, out, options, known, placer, stop)
     summary.elapsed = time.monotonic() - start
     return summary
 
 
-def _parallel(paths, out: Path, options: Options, known: dict, placer: _Placer) -> None:
+def _parallel(paths, out: Path, options: Options, known: dict, placer: _Placer, stop: Callable[[], bool]) -> bool:
+    """Dispatch files to worker processes; True when ``stop`` ended the dispatch early."""
+    stopped = False
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["umlogs.pipeline.ingest"])
     with ProcessPoolExecutor(options.workers, mp_context=context, initializer=_init_worker, initargs=(known,)) as pool:
@@ -183,6 +204,9 @@ def _parallel(paths, out: Path, options: Options, known: dict, placer: _Placer) 
             return future
 
         for member in discover(paths, options.limits):
+            if stop():
+                stopped = True
+                break
             slot = placer.reserve()
             result = _handle(member, out, options, known, run=submit)
             if isinstance(result, Future):
@@ -193,6 +217,7 @@ def _parallel(paths, out: Path, options: Options, known: dict, placer: _Placer) 
                 _collect(pending, placer, FIRST_COMPLETED)
         while pending:
             _collect(pending, placer, FIRST_COMPLETED)
+    return stopped
 
 
 def _collect(pending: dict[Future, int], placer: _Placer, how) -> None:
@@ -283,6 +308,11 @@ _KNOWN: dict[str, str] = {}
 
 
 def _init_worker(known: dict[str, str]) -> None:
+    # Ctrl-C reaches the whole process group, SIGTERM may too: the parent decides how to stop, and
+    # a worker always finishes the file it has (its parts are temporary until the parent places them).
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _KNOWN.clear()
     _KNOWN.update(known)
 
@@ -291,6 +321,8 @@ def run_job(job: _Job) -> Outcome:
     """Parse one file (on disk, or bytes handed over by the parent) into temporary parts."""
     try:
         return _run_job(job)
+    except dataset.DatasetError:
+        raise  # the dataset cannot be written (disk full): stop the run, not this file only
     except Exception as error:  # noqa: BLE001 - one bad file never stops the batch; the reason is recorded
         return Outcome(job.path, "rejected", f"internal error: {type(error).__name__}: {_describe(error)}",
                        *_host(job.options, job.layout, None))  # fmt: skip
@@ -363,6 +395,9 @@ def parse_stream(
         _discard(parts.parts)
         if not isinstance(error, Exception):
             raise
+        if no_space(error):
+            raise dataset.DatasetError(f"{root}: no space left on device while writing {path}'s events; free space "
+                                       "and run the same command again (what was recorded is kept)") from None  # fmt: skip
         outcome.status, outcome.reason = "rejected", f"internal error: {type(error).__name__}: {_describe(error)}"
         outcome.sha256, outcome.size = sha256, reader.count
         return outcome
@@ -517,6 +552,15 @@ def _file_sha(handle: BinaryIO) -> str:
         digest.update(chunk)
     handle.seek(0)
     return digest.hexdigest()
+
+
+def no_space(error: BaseException) -> bool:
+    """True for a full disk (pyarrow reports it as an OSError whose text holds the errno).
+
+    >>> no_space(OSError(28, "No space left on device")), no_space(OSError("Detail: [errno 28] No space left"))
+    (True, True)
+    """
+    return isinstance(error, OSError) and (error.errno == errno.ENOSPC or "[errno 28]" in str(error))
 
 
 def _discard(parts: list[tuple[str, str, int]]) -> None:

@@ -289,3 +289,44 @@ def test_stream_decoder_boms(bom):
 def test_stream_decoder_cuts_endless_lines():
     lines, stats = decode.iter_lines(io.BytesIO(b"x" * 5000 + b"\nok\n"), chunk_bytes=64, max_line=100)
     assert [len(line) for line in lines] == [100, 2] and stats.long_lines == 1
+
+
+@pytest.mark.parametrize("rows", [0, 1, 3, 6])
+def test_sigkill_at_many_points_leaves_a_readable_dataset(tmp_path, rows):
+    """SIGKILL after ``rows`` manifest rows (0: as soon as the journal exists), with two workers:
+    before any rerun, a plain reader sees only whole parts (no half-written file, no temporary name)
+    and each recorded file's events in full; the rerun then equals a clean run (issue 9)."""
+    import pyarrow.dataset as pads
+
+    bundle_root = tmp_path / "b"
+    build_bundle(bundle_root)
+    fleet = str(bundle_root / "fleet")
+    clean = tmp_path / "clean"
+    ingest([fleet], clean, Options(workers=2))
+    killed = tmp_path / "killed"
+    journal = killed / dataset.JOURNAL
+    child = subprocess.Popen([str(UMLOGS), "ingest", fleet, "-o", str(killed), "-q", "--workers", "2"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while child.poll() is None and time.monotonic() < deadline:
+            if journal.exists() and journal.read_text().count("\n") >= rows:
+                break
+            time.sleep(0.005)
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    if (killed / "events").exists():
+        visible = pads.dataset(killed / "events", format="parquet", partitioning="hive")
+        assert all(not Path(f).name.startswith(".") for f in visible.files)
+        visible.to_table()  # every visible part is a whole Parquet file
+    recorded = {r["path"]: r for r in dataset.read_manifest(killed).to_pylist()}
+    if recorded:
+        sources = dataset.events_dataset(killed).to_table(columns=["source"]).column("source").to_pylist()
+        for path, row in recorded.items():
+            if row["status"] == "parsed":
+                assert sources.count(path) == row["events"], path
+    rerun = subprocess.run([str(UMLOGS), "ingest", fleet, "-o", str(killed), "-q"], capture_output=True, text=True)
+    assert rerun.returncode == 2, rerun.stderr  # the hostile members are rejected again
+    ids = event_ids(killed)
+    assert ids == event_ids(clean) and len(ids) == len(set(ids))
