@@ -100,7 +100,20 @@ def resolve_time(local: datetime | None, log_offset: int | None, tz_offset: int 
         offset, source = 0, "assumed_utc"
     if local.tzinfo is not None:
         local = local.astimezone(timezone.utc).replace(tzinfo=None)
-    return (local - timedelta(minutes=offset)).replace(tzinfo=timezone.utc), source, offset
+    return _shift(local, offset), source, offset
+
+
+def _shift(local: datetime, offset: int) -> datetime:
+    """``local`` minus ``offset`` minutes, as UTC; clamped to years 1-9999 (a log saying ``0001-01-01``
+    with a positive offset would otherwise raise OverflowError).
+
+    >>> _shift(datetime(1, 1, 1), 60).isoformat(), _shift(datetime(9999, 12, 31, 23, 30), -60).year
+    ('0001-01-01T00:00:00+00:00', 9999)
+    """
+    try:
+        return (local - timedelta(minutes=offset)).replace(tzinfo=timezone.utc)
+    except OverflowError:
+        return (datetime.min if offset > 0 else datetime.max).replace(tzinfo=timezone.utc)
 
 
 def event_record(row: Mapping, *, tz_offset: int | None, now: datetime, version: str = "0") -> Record:
@@ -126,7 +139,7 @@ def utc_of(local: datetime | None, record: Record) -> datetime | None:
     """Another local time of the same record (a finding's ``first_seen``) in UTC, with the record's offset."""
     if local is None or record.offset is None:
         return None
-    return (local - timedelta(minutes=record.offset)).replace(tzinfo=timezone.utc)
+    return _shift(local, record.offset)
 
 
 def epoch_ms(time: datetime) -> int:

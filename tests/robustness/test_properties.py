@@ -15,7 +15,7 @@ import os
 from datetime import datetime
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import SAMPLES
@@ -188,6 +188,10 @@ def records(draw):
 
 @pytest.mark.parametrize("name", FORMATS)
 @given(record=records())
+@example(record=event_record({"event_id": "x", "timestamp": datetime(1, 1, 1), "utc_offset": 60}, tz_offset=None,
+                             now=NOW.astimezone()))  # fmt: skip
+@example(record=event_record({"event_id": "x", "timestamp": datetime(9999, 12, 31, 23, 59), "utc_offset": None},
+                             tz_offset=-(99 * 60 + 99), now=NOW.astimezone()))  # fmt: skip
 def test_encoders_take_any_record(name, record):
     """Any text, any time in years 1-9999, any offset: one line of valid UTF-8 (valid JSON for the
     JSON formats), never an exception."""

@@ -96,3 +96,17 @@ def test_zip_of_an_unsupported_version(tmp_path):
                                       "--workers", "1"])  # fmt: skip
     assert result.exit_code == 2 and "umlogs: error: v.zip: unsupported zip archive" in result.output
     assert "parsed 1" in result.output
+
+
+def test_export_of_times_at_the_ends_of_the_calendar(tmp_path):
+    """Bug: a log line dated 0001-01-01 exported with a positive offset (or 9999-12-31 with a negative
+    one) raised OverflowError out of export (a traceback). The UTC time is now clamped to years 1-9999."""
+    log = tmp_path / "WindowsUpdate.log"
+    log.write_bytes(b"0001-01-01\t00:00:00:000\t 936\t 13bc\tAgent\tyear one\n"
+                    b"9999-12-31\t23:59:59:999\t 936\t 13bc\tAgent\tthe last second\n")  # fmt: skip
+    for tz in ("+0100", "-0100"):
+        for fmt in ("ecs", "ocsf", "cef", "syslog", "hec"):
+            out = tmp_path / f"{fmt}{tz}.out"
+            result = CliRunner().invoke(app, ["export", str(log), "-F", fmt, "--tz", tz, "-o", str(out)])
+            assert result.exit_code == 0, (fmt, tz, result.output, result.exception)
+            assert len(out.read_text().splitlines()) == 2
