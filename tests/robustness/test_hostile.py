@@ -142,7 +142,7 @@ def test_ingest(inputs):
 
 def test_export(inputs):
     root, paths, _ = inputs
-    code, stdout, stderr, _ = run(["export", *names(paths), "in/good.log", "-F", "ecs", "-o", "out.ndjson"], root)
+    code, stdout, stderr, _ = run(["export", *names(paths), "in/good.log", "-F", "ecs", "--tz", "+0100", "-o", "out.ndjson"], root)
     assert code == 2
     for entry in HOSTILE:
         archive = entry.name.endswith(ARCHIVES)
