@@ -8,8 +8,8 @@ into one line of text (JSON objects with sorted keys, compact, UTF-8 kept).
 ('ecs', 'ocsf', 'cef', 'syslog', 'hec')
 >>> serialize({"b": 1, "a": "é"})
 '{"a":"é","b":1}'
->>> serialize({"a": "x\u2028y\x85"})
-'{"a":"x\\u2028y\\u0085"}'
+>>> serialize({"a": "x\\u2028y\\x85"})
+'{"a":"x\\\\u2028y\\\\u0085"}'
 """
 
 from __future__ import annotations
