@@ -172,13 +172,13 @@ def parse_stream(
     batch: int | None = None,
 ) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
     """Lines into Arrow batches of events, each with the parse issues met since the previous one:
-    the one place that turns lines into tables. Fast-path formats go by chunks of ``batch`` lines
-    (in ``workers`` processes when there is more than one chunk); others through the Lark parser's
-    generator, ``batch`` events at a time."""
+    the one place that turns lines into tables. Fast-path formats go by chunks of ``batch`` lines, at
+    most :data:`CHUNK_LINES` (which bounds memory), in ``workers`` processes when there is more than
+    one chunk; others through the Lark parser's generator, ``batch`` events at a time."""
     if not (fast and fastparse.supports(parser)):
         yield from _lark_batches(lines, parser, source, host, utc_offset, batch or BATCH_EVENTS)
         return
-    chunks = _chunks(lines, batch or CHUNK_LINES)
+    chunks = _chunks(lines, min(batch or CHUNK_LINES, CHUNK_LINES))
     head = list(itertools.islice(chunks, 2))
     if workers > 1 and len(head) > 1:
         yield from _pooled(itertools.chain(head, chunks), parser, source, host, utc_offset, workers)
