@@ -163,7 +163,7 @@ def records_of(data: bytes):
     if mode == 2:
         text = _text(fdp, 200)
         row = {
-            "event_id": fdp.ConsumeUnicode(32), "format": fdp.PickValueInList(list(PARSERS) + [text]),
+            "event_id": _text(fdp, 32), "format": fdp.PickValueInList(list(PARSERS) + [text]),
             "source": _text(fdp, 100), "host": None if fdp.ConsumeBool() else _text(fdp, 60),
             "line_no": fdp.ConsumeIntInRange(0, 1 << 40), "line_count": fdp.ConsumeIntInRange(0, 1 << 20),
             "level": fdp.PickValueInList(["debug", "info", "warning", "error", "fatal", text]),

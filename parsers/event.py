@@ -14,6 +14,7 @@ explicit schema (documented field by field in docs/events.md).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -98,3 +99,24 @@ class ParseIssue:
     host: str | None = None
 
     TEXT_LIMIT = 120
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(value):
+    """``value`` (a decoded JSON value) with every lone surrogate replaced by U+FFFD.
+
+    Decoded bytes never hold one, but a JSON escape can (``"\\ud800"``), and event text must be valid
+    Unicode: Arrow strings are UTF-8, and writing a lone surrogate raises.
+
+    >>> without_surrogates({"a": ["x\\ud800y", 1], "\\udc00": None}) == {"a": ["x\\ufffdy", 1], "\\ufffd": None}
+    True
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, list):
+        return [without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+    return value

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from lark import Token
 
+from umlogs.parsers.event import without_surrogates
 from umlogs.parsers.grammar import parser
 from umlogs.parsers.message import normalize_code
 
@@ -363,11 +364,12 @@ def _load_json(span: str):
     """
     for attempt in range(3):
         try:
+            # without_surrogates: a "\ud800" escape decodes to text Arrow cannot store
             if attempt == 0:
-                return json.loads(span, strict=False)
+                return without_surrogates(json.loads(span, strict=False))
             if attempt == 1:
-                return json.loads(json.loads('"' + span + '"', strict=False), strict=False)
-            return json.loads(_LITERAL_ESCAPES.sub(" ", span), strict=False)
+                return without_surrogates(json.loads(json.loads('"' + span + '"', strict=False), strict=False))
+            return without_surrogates(json.loads(_LITERAL_ESCAPES.sub(" ", span), strict=False))
         except (ValueError, RecursionError, TypeError):
             continue
     return None

@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from umlogs.parsers.event import without_surrogates
+
 # (check id, rule group, what its result line says, passed or failed). First match wins, so the
 # TCP tests, whose lines differ only by endpoint, come first.
 _CHECKS: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
@@ -115,7 +117,8 @@ def json_records(lines: list[str]) -> Iterator[Record | tuple[int, int, str]]:
         first = _line_of(starts, pos)
         try:
             value, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:
+            value = without_surrogates(value)  # a "\ud800" escape decodes to text Arrow cannot store
+        except (json.JSONDecodeError, RecursionError):
             if pending:
                 yield pending
                 pending = None

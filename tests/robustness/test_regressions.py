@@ -110,3 +110,33 @@ def test_export_of_times_at_the_ends_of_the_calendar(tmp_path):
             result = CliRunner().invoke(app, ["export", str(log), "-F", fmt, "--tz", tz, "-o", str(out)])
             assert result.exit_code == 0, (fmt, tz, result.output, result.exception)
             assert len(out.read_text().splitlines()) == 2
+
+
+def test_json_escapes_of_lone_surrogates(tmp_path):
+    """Bug: a ``"\\ud800"`` escape in a troubleshooter JSON report or in JSON inside portal error text
+    decoded to a lone surrogate, which Arrow cannot store: parse and export ended in a traceback
+    (UnicodeEncodeError). Such characters are now U+FFFD."""
+    report = tmp_path / "troubleshooter.json"
+    report.write_text('[{"RuleId": "OperatingSystemCheck", "CheckResult": "Failed", "CheckResultMessage": "bad \\ud800 x"}]\n')
+    portal = tmp_path / "error.txt"
+    portal.write_text('The operation failed. {"error": {"code": "Bad\\ud800Request", "message": "x \\udc00 y"}}\n')
+    result = CliRunner().invoke(app, ["parse", str(report), str(portal), "-o", str(tmp_path / "o.parquet")])
+    assert result.exit_code == 0, (result.output, result.exception)
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(tmp_path / "o.parquet").to_pylist()
+    assert rows[0]["message"] == "bad \ufffd x"
+    assert ("json.error.code", "Bad\ufffdRequest") in [tuple(a.values()) if isinstance(a, dict) else tuple(a)
+                                                        for a in rows[1]["attrs"]]  # fmt: skip
+    result = CliRunner().invoke(app, ["export", str(report), str(portal), "-F", "cef", "-o", str(tmp_path / "o.cef")])
+    assert result.exit_code == 0, (result.output, result.exception)
+
+
+def test_json_nested_past_the_recursion_limit(tmp_path):
+    """Bug: a troubleshooter report with objects nested 100,000 deep made the JSON decoder raise
+    RecursionError out of the update_worker parser (a traceback). It is now a parse issue."""
+    deep = tmp_path / "troubleshooter.json"
+    deep.write_text("[" + '{"a":' * 100_000 + "1" + "}" * 100_000 + "]\n")
+    result = CliRunner().invoke(app, ["parse", str(deep), "-f", "update_worker", "-o", str(tmp_path / "o.parquet")])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "0 events, 1 parse issues, 1 lines" in result.output
