@@ -48,14 +48,16 @@ def lines_of(data: bytes, *, chunk_bytes: int = decode.CHUNK_BYTES, max_line: in
 
 def check_accounting(lines: list[str], items, what: str) -> None:
     """The invariant as ``FileResult.accounted`` states it: the records' ``line_count`` plus the blank
-    lines equal the lines read. Records also start on a line that exists, in order (two JSON values
-    may start on one line), and own at least one line. (A record's lines need not follow its ``line_no``: a JSON report's first
+    lines equal the lines read. Records also start on a line that exists, in order, and own at least
+    one line, except a later JSON value on a line an earlier value already owns (``[1 2]``), which owns
+    none. (A record's lines need not follow its ``line_no``: a JSON report's first
     object owns the ``[`` line before it, and a count never includes blank lines.)"""
     covered, previous = 0, 0
     for item in items:
         if not isinstance(item, (Event, ParseIssue)):
             raise Broken(f"{what}: yielded {type(item).__name__}")
-        if item.line_count < 1 or not previous <= item.line_no <= len(lines):
+        shares_a_line = item.line_no == previous  # a later JSON value on a line an earlier one owns: 0 lines
+        if item.line_count < (0 if shares_a_line else 1) or not previous <= item.line_no <= len(lines):
             raise Broken(f"{what}: record at line {item.line_no} (+{item.line_count}) after line {previous} "
                          f"of {len(lines)}")  # fmt: skip
         covered, previous = covered + item.line_count, item.line_no

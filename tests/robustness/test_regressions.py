@@ -17,6 +17,7 @@ from conftest import SAMPLES
 from umlogs.pipeline.cli import app, one_line
 from umlogs.pipeline.discover import discover
 from umlogs.pipeline.export import source
+from umlogs.pipeline.parse import FileResult, parse_bytes
 
 UMLOGS = Path(sys.executable).with_name("umlogs")
 GOOD = SAMPLES / "windows_update" / "classic.log"
@@ -140,3 +141,14 @@ def test_json_nested_past_the_recursion_limit(tmp_path):
     result = CliRunner().invoke(app, ["parse", str(deep), "-f", "update_worker", "-o", str(tmp_path / "o.parquet")])
     assert result.exit_code == 0, (result.output, result.exception)
     assert "0 events, 1 parse issues, 1 lines" in result.output
+
+
+def test_several_json_values_on_one_line_keep_the_count():
+    """Fuzzer (update_worker, second run): ``[024-0`` holds three JSON values on one line (0, 24, -0).
+    The first owns the line and the others own 0 lines, so the count invariant holds; the harness's
+    per-record check had wrongly required one line each (fuzz/targets.py:check_accounting)."""
+    from targets import TARGETS
+
+    TARGETS["update_worker"](b"\x00[024-0\nI\x00")
+    result = parse_bytes(b"[024-0\nI\x00", FileResult(source="t.json"), format="update_worker")
+    assert result.accounted and [i.line_count for i in result.issues] == [1, 0, 0, 1]
