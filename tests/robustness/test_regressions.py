@@ -150,5 +150,5 @@ def test_several_json_values_on_one_line_keep_the_count():
     from targets import TARGETS
 
     TARGETS["update_worker"](b"\x00[024-0\nI\x00")
-    result = parse_bytes(b"[024-0\nI\x00", FileResult(source="t.json"), format="update_worker")
+    result = parse_bytes(b"[024-0\nI\n", FileResult(source="t.json"), format="update_worker")
     assert result.accounted and [i.line_count for i in result.issues] == [1, 0, 0, 1]
