@@ -72,14 +72,19 @@ def parse_chunk(
         "line_no": pa.array([e.line_no for e in events], pa.int64()),
         "banner_offset": pa.array([parser.banner_offset(e.message, None) for e in events], pa.int32()),
     })  # fmt: skip
+    banners = taken.column("banner_offset").null_count < taken.num_rows or slow.column("banner_offset").null_count < slow.num_rows
     with _registered(con, _taken=taken, _slow=slow):
-        fast = con.sql(_OFFSETS_QUERY, params=[utc_offset]).to_arrow_table()
-        slow_offsets = dict(con.execute(_SLOW_OFFSETS_QUERY, [utc_offset]).fetchall())
-        last = con.execute(_LAST_OFFSET_QUERY, [utc_offset]).fetchall()[0][0]
+        if not banners:  # the common case: one offset for the whole chunk, no window needed
+            fast = con.sql(_CONSTANT_OFFSET_QUERY, params=[utc_offset]).to_arrow_table()
+            slow_offsets, last = {}, utc_offset
+        else:
+            fast = con.sql(_OFFSETS_QUERY, params=[utc_offset]).to_arrow_table()
+            slow_offsets = dict(con.execute(_SLOW_OFFSETS_QUERY, [utc_offset]).fetchall())
+            last = con.execute(_LAST_OFFSET_QUERY, [utc_offset]).fetchall()[0][0]
     fast_table = _in_schema(fast)
     if not events:
         return Chunk(fast_table, issues, last)
-    slow_table = events_table(dataclasses.replace(e, utc_offset=slow_offsets.get(e.line_no)) for e in events)
+    slow_table = events_table(dataclasses.replace(e, utc_offset=slow_offsets.get(e.line_no, last if not banners else None)) for e in events)
     return Chunk(pa.concat_tables([fast_table, slow_table]).sort_by("line_no"), issues, last)
 
 
@@ -145,13 +150,18 @@ SELECT line_no, coalesce(last_value(banner_offset IGNORE NULLS) OVER (
     ORDER BY line_no ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), $1) AS utc_offset
 FROM (SELECT line_no, banner_offset FROM _taken UNION ALL SELECT line_no, banner_offset FROM _slow)
 """
+_UTC = """CASE WHEN {o} IS NOT NULL
+                 AND t.timestamp - to_minutes({o}) BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31 23:59:59.999999'
+            THEN CAST(t.timestamp - to_minutes({o}) AS TIMESTAMPTZ) END AS timestamp_utc"""
 _OFFSETS_QUERY = f"""
 WITH offsets AS ({_OFFSETS})
-SELECT t.* EXCLUDE (banner_offset), CAST(o.utc_offset AS SMALLINT) AS utc_offset,
-       CASE WHEN o.utc_offset IS NOT NULL
-                 AND t.timestamp - to_minutes(o.utc_offset) BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31 23:59:59.999999'
-            THEN CAST(t.timestamp - to_minutes(o.utc_offset) AS TIMESTAMPTZ) END AS timestamp_utc
+SELECT t.* EXCLUDE (banner_offset), CAST(o.utc_offset AS SMALLINT) AS utc_offset, {_UTC.format(o="o.utc_offset")}
 FROM _taken t JOIN offsets o USING (line_no)
+ORDER BY line_no
+"""
+_CONSTANT_OFFSET_QUERY = f"""
+SELECT t.* EXCLUDE (banner_offset), CAST($1 AS SMALLINT) AS utc_offset, {_UTC.format(o="CAST($1 AS SMALLINT)")}
+FROM _taken t
 ORDER BY line_no
 """
 _SLOW_OFFSETS_QUERY = f"WITH offsets AS ({_OFFSETS}) SELECT line_no, utc_offset FROM offsets WHERE line_no IN (SELECT line_no FROM _slow)"
