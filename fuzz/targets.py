@@ -150,8 +150,6 @@ def _offset(fdp) -> int | None:
 def records_of(data: bytes):
     """Records built from ``data``: events a parser made of it, or a synthetic event or finding whose
     every field comes from the fuzzer (times anywhere in years 1-9999, offsets up to ±99:99)."""
-    import atheris  # only the synthetic records need the data provider
-
     if not data:
         return []
     mode, rest = data[0] % 4, data[1:]
@@ -161,6 +159,8 @@ def records_of(data: bytes):
                                    utc_offset=None if mode else 120)  # fmt: skip
         tz = -300 if data[0] & 0x80 else None
         return [event_record(row, tz_offset=tz, now=NOW) for row in result.table().to_pylist()]
+    import atheris  # only the synthetic records need the data provider (the tests replay parsed ones without it)
+
     fdp = atheris.FuzzedDataProvider(rest)
     if mode == 2:
         text = _text(fdp, 200)
