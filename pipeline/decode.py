@@ -16,6 +16,7 @@ did not decode. Never raises on content.
 from __future__ import annotations
 
 import codecs
+import itertools
 from dataclasses import dataclass
 
 _BOMS = (
@@ -164,8 +165,8 @@ def iter_lines(stream, *, chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LI
     >>> list(lines), stats.encoding, stats.replaced
     (['café \\ufffd'], 'cp1252', 1)
     """
-    stats = StreamStats()
-    return _lines(_text_chunks(stream, stats, chunk_bytes), stats, max_line), stats
+    blocks, stats = iter_blocks(stream, chunk_bytes=chunk_bytes, max_line=max_line)
+    return itertools.chain.from_iterable(blocks), stats
 
 
 def _text_chunks(stream, stats: StreamStats, chunk_bytes: int):
@@ -215,39 +216,6 @@ def _text_chunks(stream, stats: StreamStats, chunk_bytes: int):
         data = b""
 
 
-def _lines(chunks, stats: StreamStats, max_line: int):
-    """Split decoded chunks into lines with :func:`split_lines`'s rules; cut lines over ``max_line``."""
-    partial: list[str] = []
-    size = 0
-    for chunk in chunks:
-        pieces = chunk.split("\n")
-        for piece in pieces[:-1]:
-            partial.append(piece)
-            yield _finish(partial, size + len(piece), stats, max_line)
-            partial, size = [], 0
-        last = pieces[-1]
-        if last and size < max_line:
-            partial.append(last[: max_line - size + 1])
-            size += len(partial[-1])
-        elif last:
-            size += 1  # past the cut already: remember the line is long, keep nothing more
-    if partial:
-        yield _finish(partial, size, stats, max_line)
-
-
-def _finish(parts: list[str], size: int, stats: StreamStats, max_line: int) -> str:
-    line = parts[0] if len(parts) == 1 else "".join(parts)
-    if line.endswith("\r"):
-        line = line[:-1]
-    if size > max_line:
-        stats.long_lines += 1
-        line = line[:max_line]
-    stats.lines += 1
-    if not line.strip():
-        stats.blank += 1
-    return line
-
-
 def iter_blocks(stream, *, chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LINE_CHARS):
     """:func:`iter_lines` in blocks: ``(blocks_iterator, stats)`` where each block is a list of
     consecutive lines. The same lines and the same stats, split at C speed rather than one line at
@@ -276,8 +244,9 @@ def _blocks(chunks, stats: StreamStats, max_line: int):
 
 
 def _block(pieces: list[str], stats: StreamStats, max_line: int) -> list[str]:
+    # A line is long when its text with the \r of a CRLF is longer than max_line.
+    long = [i for i, piece in enumerate(pieces) if len(piece) > max_line]
     lines = [p[:-1] if p.endswith("\r") else p for p in pieces]
-    long = [i for i, line in enumerate(lines) if len(line) > max_line]
     for i in long:
         lines[i] = lines[i][:max_line]
     stats.long_lines += len(long)
