@@ -6,9 +6,13 @@ result, a failed ReportingEvents record, a FATAL line) and ``recovered`` (a late
 source reports an operation that exited with 0x00000000). A rule may return a ``severity`` column to
 grade its own matches; findings are then split by severity.
 
-Rules run inside DuckDB over the Arrow/Parquet events, never row by row in Python. After the events
-and the HRESULT catalog are registered, external access is switched off and the configuration locked,
-so a rule cannot read or write files; log text is data in the ``events`` view, never SQL text.
+Rules run inside DuckDB over the Arrow/Parquet events, never row by row in Python. DuckDB reads a
+dataset's Parquet files itself, once, and keeps only the columns the rules name (every column but
+``raw`` when a rule selects ``*``). ``events`` and ``failures`` also carry a ``message_id``: the
+table ``distinct_messages`` holds each distinct message once, and the rules' tests of the message
+text run over it instead of over every event (see :mod:`umlogs.pipeline.rewrite`). After loading,
+external access is switched off and the configuration locked, so a rule cannot read or write files;
+log text is data in the ``events`` table, never SQL text.
 
 >>> from umlogs.pipeline.store import EVENT_SCHEMA
 >>> classify_table(EVENT_SCHEMA.empty_table(), load_rules())
@@ -25,7 +29,9 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from umlogs.pipeline.dataset import parquet_files
 from umlogs.pipeline.hresult import catalog_table
+from umlogs.pipeline.rewrite import TABLE, columns_read, per_message
 from umlogs.pipeline.rules import SEVERITIES, Rule, RuleError, load_rules
 from umlogs.pipeline.store import EVENT_SCHEMA
 
@@ -36,7 +42,8 @@ _OUTCOME = r"(?i)(exit code|error code|call result|resultmapped|result) ?[=:] ?(
 _FAILURES_TABLE = f"""
 CREATE TABLE failures AS
 WITH coded AS (
-    SELECT event_id, format, host, source, line_no, timestamp, level, message, operation, unnest(hresults) AS code,
+    SELECT event_id, format, host, source, line_no, timestamp, level, message, message_id, operation,
+           unnest(hresults) AS code,
            exit_code IS NOT NULL OR regexp_matches(message, '{_OUTCOME}')
                OR attrs['report_status'] = 'Failure' OR level = 'fatal' AS outcome
     FROM events WHERE len(hresults) > 0
@@ -50,6 +57,11 @@ FROM coded LEFT JOIN succeeded
   ON coded.source = succeeded.source AND coded.host IS NOT DISTINCT FROM succeeded.host
 """
 _EVIDENCE_TEXT = 300
+# The columns the failures table and the findings read, whatever the rules name.
+_ALWAYS_LOADED = {"event_id", "format", "host", "source", "line_no", "timestamp", "level", "message", "operation",
+                  "hresults", "success_codes", "exit_code", "attrs"}  # fmt: skip
+# A message's id: its hash, unless two distinct messages share one (then their rank, see _load).
+MESSAGE_ID = "hash(message)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +103,18 @@ class Finding:
         return data
 
 
-def connect(events: pa.Table | object) -> duckdb.DuckDBPyConnection:
+def connect(events: pa.Table | object, rules: Sequence[Rule] | None = None) -> duckdb.DuckDBPyConnection:
     """A locked-down DuckDB connection with the tables ``events`` (loaded once from an Arrow table or
-    dataset: every column but ``raw``, which rules read as ``message``), ``failures`` (derived once,
-    see the module docstring) and ``catalog``."""
-    con = duckdb.connect(config={"threads": os.cpu_count() or 1})
+    dataset: the columns ``rules`` name, every column but ``raw`` without ``rules``, and
+    ``message_id``), ``distinct_messages``, ``failures`` (see the module docstring) and ``catalog``.
+
+    >>> con = connect(EVENT_SCHEMA.empty_table(), load_rules())
+    >>> con.execute("SELECT count(*) FROM events JOIN distinct_messages USING (message_id)").fetchall()
+    [(0,)]
+    """
+    con = duckdb.connect(config={"threads": os.cpu_count() or 1, "preserve_insertion_order": False})
     con.execute("SET enable_progress_bar = false")
-    con.register("_events_arrow", events)
-    con.execute("CREATE TABLE events AS SELECT * EXCLUDE (raw) FROM _events_arrow")
-    con.unregister("_events_arrow")
+    _load(con, events, _loaded_columns(con, rules))
     con.register("_catalog_arrow", catalog_table())
     con.execute("CREATE TABLE catalog AS SELECT * FROM _catalog_arrow")
     con.unregister("_catalog_arrow")
@@ -107,6 +122,38 @@ def connect(events: pa.Table | object) -> duckdb.DuckDBPyConnection:
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
+
+
+def _loaded_columns(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule] | None) -> list[str]:
+    named = columns_read(con, [rule.sql for rule in rules]) if rules is not None else None
+    return [f.name for f in EVENT_SCHEMA if f.name != "raw" and (named is None or f.name in named | _ALWAYS_LOADED)]
+
+
+def _load(con: duckdb.DuckDBPyConnection, events: pa.Table | object, columns: list[str]) -> None:
+    """``events`` and ``distinct_messages``. Message ids are hashes; should two distinct messages share
+    one, every message gets its rank instead."""
+    files = parquet_files(events)
+    if files is None:
+        con.register("_events_arrow", events)
+        source = "_events_arrow"
+    else:
+        source = "read_parquet([" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "])"
+    con.execute(f"CREATE TABLE events AS SELECT {', '.join(columns)}, {MESSAGE_ID} AS message_id FROM {source}")
+    if files is None:
+        con.unregister("_events_arrow")
+    if _messages(con):
+        con.execute("CREATE OR REPLACE TABLE events AS SELECT * REPLACE (dense_rank() OVER (ORDER BY message) AS message_id) FROM events")
+        _messages(con)
+
+
+def _messages(con: duckdb.DuckDBPyConnection) -> bool:
+    """Build ``distinct_messages``; True when two distinct messages share an id."""
+    con.execute(f"""CREATE OR REPLACE TABLE {TABLE} AS
+        SELECT message_id, format, min(message) AS message, max(message) AS last FROM events GROUP BY ALL""")
+    shared = con.execute(f"SELECT count(*) FROM (SELECT message_id FROM {TABLE} GROUP BY ALL HAVING min(message) <> max(last))")
+    clash = shared.fetchall()[0][0] > 0
+    con.execute(f"ALTER TABLE {TABLE} DROP COLUMN last")
+    return clash
 
 
 def check_rules(rules: Sequence[Rule]) -> None:
@@ -119,7 +166,7 @@ def check_rules(rules: Sequence[Rule]) -> None:
 
 def classify_table(events: pa.Table | object, rules: Sequence[Rule]) -> list[Finding]:
     """Run ``rules`` over ``events``; findings ordered by severity, then count, then rule id."""
-    con = connect(events)
+    con = connect(events, rules)
     findings = [f for rule in rules for f in _run(con, rule)]
     return sorted(findings, key=lambda f: (-_rank(f.severity), -f.count, f.rule_id, f.hresult or ""))
 
@@ -154,9 +201,9 @@ def _run(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Finding]:
     query = f"""
         WITH hits AS (
             SELECT DISTINCT event_id, {hresult} AS hresult, {detail} AS detail, {severity} AS severity
-            FROM ({_statements(rule)})
+            FROM ({per_message(con, _statements(rule))})
         )
-        SELECT h.hresult, h.severity, c.name, any_value(h.detail), count(*), min(e.timestamp), max(e.timestamp),
+        SELECT h.hresult, h.severity, c.name, arg_min(h.detail, (e.source, e.line_no)), count(*), min(e.timestamp), max(e.timestamp),
                list_sort(list(DISTINCT e.host) FILTER (WHERE e.host IS NOT NULL)),
                list_sort(list(DISTINCT e.source)),
                list_slice(list((e.source, e.line_no, left(e.message, {_EVIDENCE_TEXT}), e.host)

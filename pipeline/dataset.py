@@ -82,6 +82,21 @@ def events_dataset(root: Path) -> pads.Dataset:
     return _dataset(root / "events", EVENT_SCHEMA)
 
 
+def parquet_files(data: object) -> list[str] | None:
+    """The Parquet files behind a pyarrow dataset (of a dataset folder, a Parquet file, or a union of
+    those), so that DuckDB can read them itself; None for anything else (an in-memory table).
+
+    >>> parquet_files(pa.table({"a": [1]})) is None
+    True
+    """
+    if isinstance(data, pads.UnionDataset):
+        parts = [parquet_files(child) for child in data.children]
+        return None if any(p is None for p in parts) else [f for p in parts for f in p]
+    if isinstance(data, pads.FileSystemDataset) and isinstance(data.format, pads.ParquetFileFormat) and data.files:
+        return list(data.files)
+    return None
+
+
 def issues_dataset(root: Path) -> pads.Dataset:
     """The parse issues as a pyarrow dataset."""
     return _dataset(root / "issues", ISSUE_SCHEMA)
