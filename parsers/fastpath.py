@@ -39,6 +39,9 @@ class LineRegex:
     """The group names, in order."""
     guard: str | None
     """Matches the start of lines the fast path must leave to Lark, or ``None``."""
+    guard_literal: str = ""
+    """Text every line the guard matches contains (the literal start of the lookaround terminal), a
+    cheap test before the guard's regex."""
 
 
 @dataclass
@@ -64,8 +67,9 @@ def line_regex(grammar: str) -> LineRegex:
         node.ends = True
     groups: list[str] = []
     body = _emit(lark, root, groups)
-    guard = "^(?:" + "|".join(guards) + ")" if guards else None
-    return LineRegex(pattern=f"^{body}$", groups=tuple(groups), guard=guard)
+    guard = "^(?:" + "|".join(dict.fromkeys(g for g, _ in guards)) + ")" if guards else None
+    literals = {literal for _, literal in guards}
+    return LineRegex(pattern=f"^{body}$", groups=tuple(groups), guard=guard, guard_literal=literals.pop() if len(literals) == 1 else "")
 
 
 def _expansions(lark: Lark, rule: str, seen: tuple[str, ...]) -> list[list[tuple[str, str, int]]]:
@@ -109,14 +113,15 @@ def _emit(lark: Lark, node: _Node, groups: list[str]) -> str:
     return f"(?:{alternatives})?" if node.ends else alternatives
 
 
-def _guard(lark: Lark, sequence: list[tuple[str, str, int]]) -> str:
+def _guard(lark: Lark, sequence: list[tuple[str, str, int]]) -> tuple[str, str]:
     """The prefix of ``sequence`` up to its first lookaround terminal, that terminal consuming what
-    its lookahead only peeks at."""
+    its lookahead only peeks at; and the literal text that terminal starts with."""
     parts = []
     for _, name, _ in sequence:
         regex = _terminal(lark, name)
-        if _LOOKAROUND.search(regex):
+        if lookaround := _LOOKAROUND.search(regex):
             parts.append(re.sub(r"\(\?=", "(?:", regex))
-            break
+            head = regex[: lookaround.start()]
+            return "".join(parts), head if re.escape(head) == head else ""
         parts.append(f"(?:{regex})")
-    return "".join(parts)
+    return "".join(parts), ""

@@ -19,6 +19,9 @@ import codecs
 import itertools
 from dataclasses import dataclass
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
@@ -139,6 +142,8 @@ class StreamStats:
     """
 
     encoding: str = "utf-8"
+    decided: bool = False
+    """True once the encoding is known (from a BOM, or at the first byte that is not UTF-8)."""
     replaced: int = 0
     lines: int = 0
     blank: int = 0
@@ -169,26 +174,15 @@ def iter_lines(stream, *, chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LI
     return itertools.chain.from_iterable(blocks), stats
 
 
-def _text_chunks(stream, stats: StreamStats, chunk_bytes: int):
-    """Decoded text, chunk by chunk; the decoder is chosen by the BOM or at the first bad byte."""
-    head, ended = b"", False
-    while len(head) < 3:  # enough for any BOM, even from a stream that returns a few bytes at a time
-        more = stream.read(chunk_bytes)
-        if not more:
-            ended = True
-            break
-        head += more
-    stats.bytes = len(head)
-    bom = next(((b, name) for b, name in _BOMS if head.startswith(b)), None)
-    if bom:
-        stats.encoding = bom[1]
-        codec = "utf-8" if bom[1] == "utf-8-sig" else bom[1]
-        decoder = codecs.getincrementaldecoder(codec)(_COUNTED)
-        head = head[len(bom[0]) :]
-    else:
-        decoder = codecs.getincrementaldecoder("utf-8")("strict")
-    undecided, multibyte = bom is None, False
-    data, eof = head, ended and not head
+def _text_chunks(data: bytes, stream, stats: StreamStats, chunk_bytes: int, multibyte: bool):
+    """Decoded text, chunk by chunk, starting with ``data`` and going on with ``stream``. The decoder
+    is ``stats.encoding``'s (a BOM's, or a decided one, replacing and counting bad bytes); while
+    ``stats.encoding`` is ``utf-8`` and undecided (``stats.decided`` false), strict UTF-8 until the first
+    bad byte, which decides: cp1252 unless a valid multi-byte character came before or with it."""
+    undecided = not stats.decided
+    codec = "utf-8" if stats.encoding == "utf-8-sig" else stats.encoding
+    decoder = codecs.getincrementaldecoder(codec)("strict" if undecided else _COUNTED)
+    eof = False
     while True:
         if not data and not eof:
             data = stream.read(chunk_bytes)
@@ -201,6 +195,7 @@ def _text_chunks(stream, stats: StreamStats, chunk_bytes: int):
                 pending = error.object  # the decoder's buffered bytes plus ``data``
                 multibyte = multibyte or _has_multibyte(pending.decode("utf-8", errors="replace"))
                 stats.encoding = "utf-8" if multibyte else "cp1252"
+                stats.decided = True
                 decoder = codecs.getincrementaldecoder(stats.encoding)(_COUNTED)
                 undecided, data = False, pending
                 continue
@@ -218,38 +213,165 @@ def _text_chunks(stream, stats: StreamStats, chunk_bytes: int):
 
 def iter_blocks(stream, *, chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LINE_CHARS):
     """:func:`iter_lines` in blocks: ``(blocks_iterator, stats)`` where each block is a list of
-    consecutive lines. The same lines and the same stats, split at C speed rather than one line at
-    a time; only a block and one line are held at once.
+    consecutive lines (:func:`iter_arrow`'s blocks as Python strings).
 
     >>> import io
     >>> blocks, stats = iter_blocks(io.BytesIO(b"one\\r\\ntwo\\rthree\\n\\n"), chunk_bytes=4)
     >>> [line for block in blocks for line in block], stats.lines, stats.blank
     (['one', 'two\\rthree', ''], 3, 1)
     """
+    blocks, stats = iter_arrow(stream, chunk_bytes=chunk_bytes, max_line=max_line)
+    return (block.to_pylist() for block in blocks), stats
+
+
+def iter_arrow(stream, *, chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LINE_CHARS):
+    """Decode a binary stream into blocks of lines as Arrow string arrays: ``(blocks, stats)``. The
+    lines and stats of :func:`iter_lines`, split at C speed (Arrow compute) with no Python object per
+    line; only a block and one unfinished line are held at once.
+
+    >>> import io
+    >>> blocks, stats = iter_arrow(io.BytesIO(b"a\\r\\n \\x1c\\r\\nb\\r\\r\\nc"))
+    >>> [line for block in blocks for line in block.to_pylist()], stats.lines, stats.blank
+    (['a', ' \\x1c', 'b\\r', 'c'], 4, 1)
+    """
     stats = StreamStats()
-    return _blocks(_text_chunks(stream, stats, chunk_bytes), stats, max_line), stats
+    return _arrow_blocks(stream, stats, chunk_bytes, max_line), stats
+
+
+# The characters Python's str.strip() removes: a line of only these is blank.
+PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+
+
+# The characters Python's str.strip() removes: a line of only these is blank.
+PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+
+
+def _arrow_blocks(stream, stats: StreamStats, chunk_bytes: int, max_line: int):
+    """Lines as Arrow blocks. UTF-8 (the common case) is split as bytes and validated by Arrow, with
+    no Python string made; at the first block that is not valid UTF-8, or a line longer than
+    ``max_line`` bytes, or with a UTF-16 BOM, the rest goes through :func:`_text_chunks`."""
+    head, eof = b"", False
+    while len(head) < 3:  # enough for any BOM, even from a stream that returns a few bytes at a time
+        more = stream.read(chunk_bytes)
+        if not more:
+            eof = True
+            break
+        head += more
+    stats.bytes = len(head)
+    bom = next(((b, name) for b, name in _BOMS if head.startswith(b)), None)
+    if bom:
+        stats.encoding, stats.decided, head = bom[1], True, head[len(bom[0]) :]
+    carry, multibyte = head, False
+    while stats.encoding in ("utf-8", "utf-8-sig") and not eof:
+        more = stream.read(chunk_bytes)
+        stats.bytes += len(more)
+        eof = not more
+        data = carry + more
+        cut = len(data) - 1 if eof and data.endswith(b"\n") else data.rfind(b"\n")
+        if cut < 0 and not eof:
+            if len(data) > max_line + 1:
+                break  # an endless line: the text path keeps its start
+            carry = data
+            continue
+        block, carry = (data[: cut + 1], data[cut + 1 :]) if cut >= 0 else (b"", data)
+        lines = _utf8_lines(block)
+        if lines is None:
+            carry = block + carry
+            break
+        multibyte = multibyte or (not block.isascii() and _has_multibyte(block.decode("utf-8")))
+        if len(lines):
+            yield _block(lines, stats, max_line)
+        if len(carry) > max_line + 1:
+            break
+    else:
+        if eof and not carry:
+            return
+    yield from _blocks(_text_chunks(carry, stream, stats, chunk_bytes, multibyte), stats, max_line)
+
+
+def _utf8_lines(block: bytes) -> pa.Array | None:
+    """The ``\\n``-ended lines of ``block`` (their ``\\r\\n`` as ``\\n``), or ``None`` if it is not UTF-8."""
+    if b"\r" in block:
+        block = block.replace(b"\r\n", b"\n")
+    pieces = pc.split_pattern(pa.array([block[:-1]], pa.binary()), b"\n").flatten()
+    try:
+        return pieces.cast(pa.string())
+    except pa.ArrowInvalid:
+        return None
+
+
+def _arrow_blocks(stream, stats: StreamStats, chunk_bytes: int, max_line: int):
+    """Lines as Arrow blocks. UTF-8 (the common case) is split as bytes and validated by Arrow, with
+    no Python string made; from the first block that is not valid UTF-8, or a line longer than
+    ``max_line`` bytes, or after a UTF-16 BOM, the rest goes through :func:`_text_chunks`."""
+    head, eof = b"", False
+    while len(head) < 3:  # enough for any BOM, even from a stream that returns a few bytes at a time
+        more = stream.read(chunk_bytes)
+        if not more:
+            eof = True
+            break
+        head += more
+    stats.bytes = len(head)
+    bom = next(((b, name) for b, name in _BOMS if head.startswith(b)), None)
+    if bom:
+        stats.encoding, stats.decided, head = bom[1], True, head[len(bom[0]) :]
+    carry, multibyte = head, False
+    while stats.encoding in ("utf-8", "utf-8-sig"):
+        cut = carry.rfind(b"\n")
+        if cut >= 0:
+            block = carry[: cut + 1]
+            try:
+                lines = _lines(block, stats, max_line)
+            except pa.ArrowInvalid:  # not UTF-8: the text path decides what it is
+                break
+            multibyte = multibyte or (not block.isascii() and _has_multibyte(block.decode("utf-8")))
+            carry = carry[cut + 1 :]
+            yield lines
+        if eof or len(carry) > max_line + 1:  # the end, or an endless line: the text path keeps its start
+            break
+        more = stream.read(chunk_bytes)
+        stats.bytes += len(more)
+        eof, carry = not more, carry + more
+    if carry or not eof:
+        yield from _blocks(_text_chunks(carry, stream, stats, chunk_bytes, multibyte), stats, max_line)
 
 
 def _blocks(chunks, stats: StreamStats, max_line: int):
     carry = ""
     for chunk in chunks:
-        pieces = (carry + chunk).split("\n") if carry else chunk.split("\n")
-        carry = pieces.pop()
+        text = carry + chunk if carry else chunk
+        cut = text.rfind("\n")
+        carry = text[cut + 1 :]
         if len(carry) > max_line + 1:  # an endless line: keep its start, count it as long
             carry = carry[: max_line + 1]
-        if pieces:
-            yield _block(pieces, stats, max_line)
+        if cut >= 0:
+            yield _lines(text[: cut + 1], stats, max_line)
     if carry:
-        yield _block([carry], stats, max_line)
+        yield _lines(carry + "\n", stats, max_line)
 
 
-def _block(pieces: list[str], stats: StreamStats, max_line: int) -> list[str]:
-    # A line is long when its text with the \r of a CRLF is longer than max_line.
-    long = [i for i, piece in enumerate(pieces) if len(piece) > max_line]
-    lines = [p[:-1] if p.endswith("\r") else p for p in pieces]
-    for i in long:
-        lines[i] = lines[i][:max_line]
-    stats.long_lines += len(long)
-    stats.lines += len(lines)
-    stats.blank += sum(1 for line in lines if not line.strip())
-    return lines
+def _lines(block: str | bytes, stats: StreamStats, max_line: int) -> pa.Array:
+    """The lines of ``block`` (text ending with a newline, UTF-8 bytes or a string) as an Arrow array,
+    counted in ``stats``. Raises ``pa.ArrowInvalid`` for bytes that are not UTF-8."""
+    newline, cr = ("\n", "\r") if isinstance(block, str) else (b"\n", b"\r")
+    if len(block) <= max_line:  # no line can be long: drop the \r of each \r\n before splitting
+        crlf = block.count(cr + newline) if cr in block else 0
+        if crlf == block.count(newline):  # every line ends with \r\n (or none does)
+            pieces = _split(block[: -len(cr + newline)] if crlf else block[:-1], cr + newline if crlf else newline)
+        else:
+            pieces = _split(block.replace(cr + newline, newline)[:-1], newline)
+    else:  # a line is long when its text with the \r of a CRLF is longer than max_line
+        pieces = _split(block[:-1], newline)
+        long = pc.greater(pc.utf8_length(pieces), max_line)
+        pieces = pc.if_else(pc.ends_with(pieces, "\r"), pc.utf8_slice_codeunits(pieces, 0, -1), pieces)
+        if long_count := pc.sum(long).as_py():
+            pieces = pc.if_else(long, pc.utf8_slice_codeunits(pieces, 0, max_line), pieces)
+            stats.long_lines += long_count
+    stats.lines += len(pieces)
+    stats.blank += pc.sum(pc.equal(pc.binary_length(pc.utf8_ltrim(pieces, PY_WHITESPACE)), 0)).as_py() or 0
+    return pieces
+
+
+def _split(text: str | bytes, separator: str | bytes) -> pa.Array:
+    kind = pa.string() if isinstance(text, str) else pa.binary()
+    return pc.split_pattern(pa.array([text], kind), separator).flatten().cast(pa.string())

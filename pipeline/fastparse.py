@@ -15,10 +15,8 @@ A format takes part when its parser module has ``sql_fields`` (today: windows_up
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
-import multiprocessing
-import os
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from types import ModuleType
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from umlogs.parsers.event import Event, ParseIssue
 from umlogs.parsers.fastpath import line_regex
@@ -52,7 +51,7 @@ def supports(parser: ModuleType) -> bool:
 
 def parse_chunk(
     parser: ModuleType,
-    lines: Sequence[str],
+    lines: Sequence[str] | pa.Array,
     *,
     source: str,
     host: str | None = None,
@@ -60,40 +59,78 @@ def parse_chunk(
     first_line_no: int = 1,
 ) -> Chunk:
     """Parse ``lines`` (numbered from ``first_line_no``); blank lines yield nothing."""
-    con = _connection()
+    lines = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
+    offsets, last = line_offsets(parser, lines, source, utc_offset)
     numbers = pa.array(range(first_line_no, first_line_no + len(lines)), pa.int64())
-    chunk = pa.table({"line_no": numbers, "line": pa.array(lines, pa.string())})
-    with _registered(con, _chunk=chunk):
-        taken = con.sql(_fast_query(parser), params=[parser.NAME, host or "", source]).to_arrow_table()
-        with _registered(con, _taken=taken):
-            rest = con.execute("SELECT line_no, line FROM _chunk ANTI JOIN _taken USING (line_no) ORDER BY line_no").fetchall()
-    events, issues = _lark(parser, [(n, line) for n, line in rest if line.strip()], source, host)
-    slow = pa.table({
-        "line_no": pa.array([e.line_no for e in events], pa.int64()),
-        "banner_offset": pa.array([parser.banner_offset(e.message, None) for e in events], pa.int32()),
-    })  # fmt: skip
-    banners = taken.column("banner_offset").null_count < taken.num_rows or slow.column("banner_offset").null_count < slow.num_rows
-    with _registered(con, _taken=taken, _slow=slow):
-        if not banners:  # the common case: one offset for the whole chunk, no window needed
-            fast = con.sql(_CONSTANT_OFFSET_QUERY, params=[utc_offset]).to_arrow_table()
-            slow_offsets, last = {}, utc_offset
-        else:
-            fast = con.sql(_OFFSETS_QUERY, params=[utc_offset]).to_arrow_table()
-            slow_offsets = dict(con.execute(_SLOW_OFFSETS_QUERY, [utc_offset]).fetchall())
-            last = con.execute(_LAST_OFFSET_QUERY, [utc_offset]).fetchall()[0][0]
-    fast_table = _in_schema(fast)
+    chunk = pa.table({"line_no": numbers, "line": lines, "utc_offset": offsets})
+    con = _connection()
+    try:
+        with _registered(con, _chunk=chunk):
+            taken = con.sql(_fast_query(parser), params=[parser.NAME, host or "", source]).to_arrow_table()
+    except BaseException:  # a query cut short leaves its connection unusable: start afresh next time
+        _local.con = None
+        con.close()
+        raise
+    fast = _in_schema(taken)
+    if taken.num_rows == len(lines):
+        return Chunk(fast, [], last)
+    rest = chunk.filter(pc.invert(pc.is_in(numbers, value_set=taken.column("line_no"))))
+    slow = [row for row in zip(*(rest.column(c).to_pylist() for c in rest.column_names)) if row[1].strip()]
+    events, issues = _lark(parser, slow, source, host)
     if not events:
-        return Chunk(fast_table, issues, last)
-    slow_table = events_table(dataclasses.replace(e, utc_offset=slow_offsets.get(e.line_no, last if not banners else None)) for e in events)
-    return Chunk(pa.concat_tables([fast_table, slow_table]).sort_by("line_no"), issues, last)
+        return Chunk(fast, issues, last)
+    return Chunk(pa.concat_tables([fast, events_table(events)]).sort_by("line_no"), issues, last)
+
+
+def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | None) -> tuple[pa.Array, int | None]:
+    """The UTC offset in force at each line (the last banner's at or before it, else ``start``), and
+    after the last. Banners are rare: only lines naming one are read, by the Lark parser, exactly as
+    the sequential parse reads them.
+
+    >>> from umlogs.parsers import windows_update
+    >>> banner = "2018-10-02\\t11:21:58:874\\t 408\\t1224\\tMisc\\t===  Logging initialized (build: 7.6, tz: +0300)  ==="
+    >>> offsets, last = line_offsets(windows_update, pa.array(["x", banner, "y"]), "x.log", None)
+    >>> offsets.to_pylist(), last
+    ([None, 180, 180], 180)
+    """
+    marked = pc.indices_nonzero(pc.fill_null(pc.match_substring(lines, parser.BANNER_TEXT), False)).to_pylist()
+    changes, offset = [], start
+    for i in marked:
+        found = _banner_offset(parser, lines[i].as_py(), source, offset)
+        if found != offset:
+            changes.append((i, found))
+            offset = found
+    if not changes:
+        return pa.repeat(pa.scalar(start, pa.int16()), len(lines)), start
+    bounds = [0, *(i for i, _ in changes), len(lines)]
+    values = [start, *(o for _, o in changes)]
+    return pa.array([values[k] for k in range(len(values)) for _ in range(bounds[k], bounds[k + 1])], pa.int16()), offset
+
+
+def _banner_offset(parser: ModuleType, line: str, source: str, offset: int | None) -> int | None:
+    """The offset in force after ``line``: a line the fast path takes has its message in the line
+    regex's ``MESSAGE`` groups (read here with Python's ``re``); any other line is parsed by Lark."""
+    lr = line_regex(parser.NAME)
+    match = _python_regex(lr.pattern).fullmatch(line)
+    if match and not (lr.guard and _python_regex(lr.guard).match(line)):
+        message = next((match[g] for g in lr.groups if g.split("__")[1] == "MESSAGE" and match[g] is not None), "")
+        return parser.banner_offset(message, offset)
+    for item in parser.parse([line], source, utc_offset=offset):
+        if isinstance(item, Event):
+            return item.utc_offset
+    return offset
+
+
+@functools.cache
+def _python_regex(pattern: str) -> re.Pattern:
+    return re.compile(pattern)
 
 
 def _connection() -> duckdb.DuckDBPyConnection:
-    """This thread's DuckDB connection; one thread in a pool worker (the pool is the parallelism)."""
+    """This thread's DuckDB connection, with one DuckDB thread: the parallelism is chunks in threads."""
     con = getattr(_local, "con", None)
     if con is None:
-        threads = 1 if multiprocessing.parent_process() is not None else os.cpu_count() or 1
-        con = duckdb.connect(config={"threads": threads})
+        con = duckdb.connect(config={"threads": 1})
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
         _local.con = con
@@ -114,62 +151,40 @@ def _registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table):
 
 @functools.cache
 def _fast_query(parser: ModuleType) -> str:
-    """One query: match, extract, and compute every event column but the UTC offset and UTC time."""
+    """One query: match and split the lines, extract what each distinct message carries (messages
+    repeat: real logs have 2-36% distinct ones), join back, and compute every event column."""
     lr = line_regex(parser.NAME)
     names = ", ".join(f"'{g}'" for g in lr.groups)
     fields = parser.sql_fields(lambda name: f"coalesce(g.{name}, '')")
     raw, lists, carried = sql_carried("message")
-    guard = f"AND NOT regexp_matches(line, {_literal(lr.guard)})" if lr.guard else ""
+    guard = f"AND NOT (contains(line, {_literal(lr.guard_literal)}) AND regexp_matches(line, {_literal(lr.guard)}))" if lr.guard else ""
     return f"""
     WITH matched AS MATERIALIZED (
-        SELECT line_no, line, regexp_extract(line, {_literal(lr.pattern)}, [{names}]) AS g FROM _chunk
+        SELECT line_no, line, utc_offset, regexp_extract(line, {_literal(lr.pattern)}, [{names}]) AS g FROM _chunk
     ), fields AS MATERIALIZED (
-        SELECT line_no, line, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())}
+        SELECT line_no, line, utc_offset, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())}
         FROM matched WHERE g.{lr.groups[0]} <> '' {guard}
     ), found AS MATERIALIZED (
-        SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM fields
+        SELECT message, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM (SELECT DISTINCT message FROM fields)
     ), listed AS MATERIALIZED (
         SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in lists.items())} FROM found
     ), carried AS MATERIALIZED (
-        SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in carried.items())} FROM listed
+        SELECT message, {", ".join(f"{sql} AS {name}" for name, sql in carried.items())} FROM listed
+    ), features AS MATERIALIZED (
+        SELECT *, {parser.sql_level("message", "hresults")} AS level FROM carried
     )
     SELECT md5(concat_ws(chr(31), $1, $2, $3, CAST(line_no AS VARCHAR), line)) AS event_id,
            $1 AS format, NULLIF($2, '') AS host, $3 AS source, line_no, CAST(1 AS INTEGER) AS line_count,
-           timestamp, timestamp_text, pid, tid, component,
-           {parser.sql_level("message", "hresults")} AS level, message,
+           timestamp, timestamp_text, utc_offset,
+           CASE WHEN utc_offset IS NOT NULL
+                 AND timestamp - to_minutes(utc_offset) BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31 23:59:59.999999'
+                THEN CAST(timestamp - to_minutes(utc_offset) AS TIMESTAMPTZ) END AS timestamp_utc,
+           pid, tid, component, level, message,
            hresults[1] AS hresult, hresults, success_codes, kbs, update_ids, guids, caller_id, urls,
-           operation, operation_phase, exit_code, line AS raw,
-           {parser.sql_banner_offset("message")} AS banner_offset
-    FROM carried
+           operation, operation_phase, exit_code, line AS raw
+    FROM fields JOIN features USING (message)
+    ORDER BY line_no
     """
-
-
-# The UTC offset of a line is the last banner's at or before it, else the one given ($1).
-_OFFSETS = """
-SELECT line_no, coalesce(last_value(banner_offset IGNORE NULLS) OVER (
-    ORDER BY line_no ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), $1) AS utc_offset
-FROM (SELECT line_no, banner_offset FROM _taken UNION ALL SELECT line_no, banner_offset FROM _slow)
-"""
-_UTC = """CASE WHEN {o} IS NOT NULL
-                 AND t.timestamp - to_minutes({o}) BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31 23:59:59.999999'
-            THEN CAST(t.timestamp - to_minutes({o}) AS TIMESTAMPTZ) END AS timestamp_utc"""
-_OFFSETS_QUERY = f"""
-WITH offsets AS ({_OFFSETS})
-SELECT t.* EXCLUDE (banner_offset), CAST(o.utc_offset AS SMALLINT) AS utc_offset, {_UTC.format(o="o.utc_offset")}
-FROM _taken t JOIN offsets o USING (line_no)
-ORDER BY line_no
-"""
-_CONSTANT_OFFSET_QUERY = f"""
-SELECT t.* EXCLUDE (banner_offset), CAST($1 AS SMALLINT) AS utc_offset, {_UTC.format(o="CAST($1 AS SMALLINT)")}
-FROM _taken t
-ORDER BY line_no
-"""
-_SLOW_OFFSETS_QUERY = f"WITH offsets AS ({_OFFSETS}) SELECT line_no, utc_offset FROM offsets WHERE line_no IN (SELECT line_no FROM _slow)"
-_LAST_OFFSET_QUERY = f"""
-SELECT coalesce((SELECT arg_max(banner_offset, line_no) FROM (
-    SELECT line_no, banner_offset FROM _taken UNION ALL SELECT line_no, banner_offset FROM _slow
-) WHERE banner_offset IS NOT NULL), $1)
-"""
 
 
 def _in_schema(table: pa.Table) -> pa.Table:
@@ -183,11 +198,11 @@ def _in_schema(table: pa.Table) -> pa.Table:
     return pa.table(columns).cast(EVENT_SCHEMA)
 
 
-def _lark(parser: ModuleType, slow: list[tuple[int, str]], source: str, host: str | None):
+def _lark(parser: ModuleType, slow: list[tuple[int, str, int | None]], source: str, host: str | None):
     events: list[Event] = []
     issues: list[ParseIssue] = []
-    for line_no, line in slow:
-        for item in parser.parse([line], source, host=host, first_line_no=line_no):
+    for line_no, line, offset in slow:
+        for item in parser.parse([line], source, host=host, utc_offset=offset, first_line_no=line_no):
             (issues if isinstance(item, ParseIssue) else events).append(item)
     return events, issues
 

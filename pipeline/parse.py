@@ -9,12 +9,12 @@ a file that is not a log comes back with ``error`` set; lines no grammar accepts
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
-import multiprocessing
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from umlogs import parsers
 from umlogs.parsers.event import Event, ParseIssue
 from umlogs.pipeline import fastparse
-from umlogs.pipeline.decode import MAX_LINE_CHARS, NotText, check_text, iter_blocks
+from umlogs.pipeline.decode import MAX_LINE_CHARS, NotText, check_text, iter_arrow
 from umlogs.pipeline.store import event_from_row, events_table
 
 # Lines per fast-path chunk: large enough to amortize a query, small enough to bound memory.
@@ -143,16 +143,18 @@ def parse_stream_bytes(
     """Check, decode, sniff and parse a binary stream into ``result``; raises :class:`NotText`."""
     head = stream.read(HEAD_BYTES)
     check_text(head if len(head) < HEAD_BYTES else head[:4096])
-    blocks, stats = iter_blocks(_Prefixed(head, stream), max_line=max_line)
-    lines = itertools.chain.from_iterable(blocks)
-    first = list(itertools.islice(lines, parsers.HEAD_LINES))
+    blocks, stats = iter_arrow(_Prefixed(head, stream), max_line=max_line)
+    first, blocks = _head_lines(blocks, parsers.HEAD_LINES)
     parser = parsers.by_name(format) if format else parsers.detect(first)
     if parser is None:
         result.error = "not a known log format (try --format; `umlogs formats` lists them)"
         return result
     result.format = parser.NAME
-    batches = parse_stream(itertools.chain(first, lines), parser, result.source, host=host,
-                           utc_offset=utc_offset, fast=fast, workers=workers)  # fmt: skip
+    if fast and fastparse.supports(parser):
+        batches = _fast_batches(blocks, parser, result.source, host, utc_offset, workers, CHUNK_LINES)
+    else:
+        lines = itertools.chain.from_iterable(block.to_pylist() for block in blocks)
+        batches = parse_stream(lines, parser, result.source, host=host, utc_offset=utc_offset, fast=False)
     for table, issues in batches:
         result.add(table, issues, sink)
     result.encoding, result.replaced, result.lines, result.blank = stats.encoding, stats.replaced, stats.lines, stats.blank
@@ -171,24 +173,16 @@ def parse_stream(
     workers: int = 1,
     batch: int | None = None,
 ) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
-    """Lines into Arrow batches of events, each with the parse issues met since the previous one:
-    the one place that turns lines into tables. Fast-path formats go by chunks of ``batch`` lines, at
-    most :data:`CHUNK_LINES` (which bounds memory), in ``workers`` processes when there is more than
-    one chunk; others through the Lark parser's generator, ``batch`` events at a time."""
+    """Lines into Arrow batches of events, each with the parse issues met since the previous one.
+    Fast-path formats go by chunks of ``batch`` lines, at most :data:`CHUNK_LINES` (which bounds
+    memory), in ``workers`` threads; others through the Lark parser's generator, ``batch`` events at
+    a time."""
     if not (fast and fastparse.supports(parser)):
         yield from _lark_batches(lines, parser, source, host, utc_offset, batch or BATCH_EVENTS)
         return
-    chunks = _chunks(lines, min(batch or CHUNK_LINES, CHUNK_LINES))
-    head = list(itertools.islice(chunks, 2))
-    if workers > 1 and len(head) > 1:
-        yield from _pooled(itertools.chain(head, chunks), parser, source, host, utc_offset, workers)
-        return
-    first_line_no = 1
-    for chunk in itertools.chain(head, chunks):
-        parsed = fastparse.parse_chunk(parser, chunk, source=source, host=host, utc_offset=utc_offset,
-                                       first_line_no=first_line_no)  # fmt: skip
-        utc_offset, first_line_no = parsed.utc_offset, first_line_no + len(chunk)
-        yield parsed.events, parsed.issues
+    size = min(batch or CHUNK_LINES, CHUNK_LINES)
+    blocks = (pa.array(chunk, pa.string()) for chunk in _chunks(lines, size))
+    yield from _fast_batches(blocks, parser, source, host, utc_offset, workers, size)
 
 
 def _lark_batches(lines, parser, source, host, utc_offset, batch) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
@@ -209,45 +203,59 @@ def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def _pooled(chunks, parser, source, host, utc_offset, workers) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
-    """Chunks parsed in worker processes, in order, at most ``workers + 1`` in flight. The UTC
-    offset each chunk starts with is known before it is sent: the parent reads the few banner lines
-    of each chunk with the Lark parser, exactly as the sequential parse would."""
+def _head_lines(blocks: Iterator[pa.Array], count: int) -> tuple[list[str], Iterator[pa.Array]]:
+    """The first ``count`` lines, and the blocks again from the start."""
+    seen: list[pa.Array] = []
+    for block in blocks:
+        seen.append(block)
+        if sum(map(len, seen)) >= count:
+            break
+    first = [line for block in seen for line in block.to_pylist()][:count]
+    return first, itertools.chain(seen, blocks)
+
+
+def _rechunk(blocks: Iterable[pa.Array], size: int) -> Iterator[pa.Array]:
+    """Blocks of any length as arrays of ``size`` lines (the last may be shorter)."""
+    pending: list[pa.Array] = []
+    count = 0
+    for block in blocks:
+        pending.append(block)
+        count += len(block)
+        while count >= size:
+            whole = pa.concat_arrays(pending)
+            yield whole.slice(0, size)
+            pending, count = [whole.slice(size)], count - size
+    if count:
+        yield pa.concat_arrays(pending)
+
+
+def _fast_batches(blocks, parser, source, host, utc_offset, workers, size) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
+    """Chunks of ``size`` lines through the fast path, in order, in ``workers`` threads (DuckDB runs
+    without the GIL) with at most ``workers + 1`` in flight. The UTC offset each chunk starts with
+    is known before it is sent: the parent reads the few banner lines of each chunk."""
     pending: list[Future] = []
     first_line_no = 1
-    for chunk in chunks:
-        pending.append(_pool(workers).submit(_chunk_job, parser.NAME, chunk, source, host, utc_offset, first_line_no))
-        utc_offset = _offset_after(parser, chunk, source, utc_offset)
+    for chunk in _rechunk(blocks, size):
+        job = functools.partial(fastparse.parse_chunk, parser, chunk, source=source, host=host,
+                                utc_offset=utc_offset, first_line_no=first_line_no)  # fmt: skip
+        pending.append(_pool(workers).submit(job))
+        utc_offset = fastparse.line_offsets(parser, chunk, source, utc_offset)[1]
         first_line_no += len(chunk)
         while len(pending) > workers:
-            yield pending.pop(0).result()
+            parsed = pending.pop(0).result()
+            yield parsed.events, parsed.issues
     for future in pending:
-        yield future.result()
+        parsed = future.result()
+        yield parsed.events, parsed.issues
 
 
-_POOLS: dict[int, ProcessPoolExecutor] = {}
+_POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
+def _pool(workers: int) -> ThreadPoolExecutor:
     if workers not in _POOLS:
-        _POOLS[workers] = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        _POOLS[workers] = ThreadPoolExecutor(max(1, workers), thread_name_prefix="umlogs-parse")
     return _POOLS[workers]
-
-
-def _chunk_job(name, lines, source, host, utc_offset, first_line_no) -> tuple[pa.Table, list[ParseIssue]]:
-    parsed = fastparse.parse_chunk(parsers.by_name(name), lines, source=source, host=host, utc_offset=utc_offset,
-                                   first_line_no=first_line_no)  # fmt: skip
-    return parsed.events, parsed.issues
-
-
-def _offset_after(parser: ModuleType, lines: list[str], source: str, offset: int | None) -> int | None:
-    """The UTC offset in force after ``lines``: banners are rare, so only lines that name one are parsed."""
-    for line in lines:
-        if parser.BANNER_TEXT in line:
-            for event in parser.parse([line], source):
-                if isinstance(event, Event):
-                    offset = parser.banner_offset(event.message, offset)
-    return offset
 
 
 class _Prefixed(io.RawIOBase):
