@@ -225,18 +225,46 @@ def sql_fields(group) -> dict[str, str]:
         "pid": f"CAST(trim(CASE WHEN {classic} THEN {group('classic__PID__0')} ELSE {group('etl__PID__0')} END) AS BIGINT)",
         "tid": f"(CASE WHEN {classic} THEN CAST('0x' || trim({group('classic__CLASSIC_TID__0')}) AS BIGINT) ELSE CAST({group('etl__TID__0')} AS BIGINT) END)",
         "component": component,
-        "message": f"(CASE WHEN {classic} THEN {group('classic__MESSAGE__0')} ELSE repeat(' ', {etl_spaces}) || {group('etl__MESSAGE__0')} END)",
+        "message": f"(CASE WHEN {classic} THEN {group('classic__MESSAGE__0')} ELSE repeat(' ', {etl_spaces}) || {group('etl__ETL_MESSAGE__0')} END)",
     }
 
 
-def sql_level(message: str, hresults: str) -> str:
-    """:func:`_level` for lines without a REPORT EVENT record (those go to Lark), in DuckDB."""
+def sql_level(message: str, hresults: str, report_status: str = "NULL") -> str:
+    """:func:`_level` in DuckDB (``report_status`` is a REPORT EVENT record's status, else NULL)."""
     return (
         f"(CASE WHEN contains({message}, 'FATAL') AND regexp_matches({message}, '\\bFATAL\\b') THEN 'fatal' "
-        f"WHEN contains({message}, '*FAILED*') THEN 'error' "
+        f"WHEN contains({message}, '*FAILED*') OR {report_status} = 'Failure' THEN 'error' "
         f"WHEN contains({message}, 'WARNING') AND regexp_matches({message}, '\\bWARNING\\b') THEN 'warning' "
         f"WHEN len({hresults}) > 0 THEN 'error' ELSE 'info' END)"
     )
+
+
+def sql_report(message: str, found) -> dict[str, str]:
+    """What :meth:`_LineToFields.report_event` and :func:`_event` make of a REPORT EVENT record, in
+    DuckDB, for a line whose message is one (the grammar's ``report_event``, checked by the line
+    regex): the record is the message's tab-separated fields, the last (the description) keeping any
+    tabs of its own. ``found(name)`` is the column computed from the message alone; the result maps
+    the columns the record changes to their expressions.
+    """
+    part = lambda n: f"string_split({message}, chr(9))[{n}]"  # noqa: E731 - 1-based, as the record reads
+    values = [
+        f"upper(trim(substr({part(1)}, {len('REPORT EVENT: ') + 1}), '{{}}'))", part(2), part(3), part(4), part(5),
+        f"upper(trim({part(6)}, '{{}}'))", part(7), part(8), part(9), part(10), part(11),
+        f"array_to_string(string_split({message}, chr(9))[12:], chr(9))",
+    ]  # fmt: skip
+    keys = [f"'{k}'" for k in _REPORT_FIELDS]
+    described = f"len(string_split({message}, chr(9))) >= 12"
+    code = f"(CASE WHEN length({part(8)}) <= 8 THEN '0x' || upper(lpad({part(8)}, 8, '0')) END)"
+    failed = f"substr({code}, 3, 1) IN ('8', '9', 'A', 'B', 'C', 'D', 'E', 'F')"
+    update = f"{values[5]} || '.' || {part(7)}"
+    return {
+        "hresults": f"(CASE WHEN {failed} AND NOT list_contains({found('hresults')}, {code}) THEN list_prepend({code}, {found('hresults')}) ELSE {found('hresults')} END)",
+        "success_codes": f"(CASE WHEN NOT {failed} AND NOT list_contains({found('success_codes')}, {code}) THEN list_prepend({code}, {found('success_codes')}) ELSE {found('success_codes')} END)",
+        "update_ids": f"(CASE WHEN NOT starts_with({update}, '00000000-0000-0000-0000-000000000000') AND NOT list_contains({found('update_ids')}, {update}) THEN list_prepend({update}, {found('update_ids')}) ELSE {found('update_ids')} END)",
+        "caller_id": f"(CASE WHEN {part(9)} <> '' THEN {part(9)} ELSE {found('caller_id')} END)",
+        "attrs": f"(CASE WHEN {described} THEN MAP([{', '.join(keys)}], [{', '.join(values)}]) ELSE MAP([{', '.join(keys[:-1])}], [{', '.join(values[:-1])}]) END)",
+        "report_status": part(10),
+    }
 
 
 def sql_banner_offset(message: str) -> str:
@@ -249,4 +277,4 @@ def sql_banner_offset(message: str) -> str:
     )
 
 
-__all__ = ["NAME", "DESCRIPTION", "EVENT_TYPE", "sniff", "parse", "banner_offset", "sql_fields", "sql_level"]
+__all__ = ["NAME", "DESCRIPTION", "EVENT_TYPE", "sniff", "parse", "banner_offset", "sql_fields", "sql_level", "sql_report"]

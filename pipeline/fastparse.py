@@ -18,7 +18,7 @@ import contextlib
 import functools
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from umlogs.parsers.event import Event, ParseIssue
-from umlogs.parsers.fastpath import line_regex
+from umlogs.parsers.fastpath import LineRegex, line_regex
 from umlogs.parsers.message import sql_carried
 from umlogs.pipeline.store import EVENT_SCHEMA, events_table
 
@@ -71,7 +71,7 @@ def parse_chunk(
         _local.con = None
         con.close()
         raise
-    fast = _in_schema(taken)
+    fast = _in_schema(taken if _ascending(taken.column("line_no")) else taken.sort_by("line_no"))
     if taken.num_rows == len(lines):
         return Chunk(fast, [], last)
     rest = chunk.filter(pc.invert(pc.is_in(numbers, value_set=taken.column("line_no"))))
@@ -109,11 +109,11 @@ def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | 
 
 def _banner_offset(parser: ModuleType, line: str, source: str, offset: int | None) -> int | None:
     """The offset in force after ``line``: a line the fast path takes has its message in the line
-    regex's ``MESSAGE`` groups (read here with Python's ``re``); any other line is parsed by Lark."""
+    regex's message groups (read here with Python's ``re``); any other line is parsed by Lark."""
     lr = line_regex(parser.NAME)
     match = _python_regex(lr.pattern).fullmatch(line)
     if match and not (lr.guard and _python_regex(lr.guard).match(line)):
-        message = next((match[g] for g in lr.groups if g.split("__")[1] == "MESSAGE" and match[g] is not None), "")
+        message = next((match[g] for g in lr.groups if g.split("__")[1].endswith("MESSAGE") and match[g] is not None), "")
         return parser.banner_offset(message, offset)
     for item in parser.parse([line], source, utc_offset=offset):
         if isinstance(item, Event):
@@ -152,18 +152,29 @@ def _registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table):
 @functools.cache
 def _fast_query(parser: ModuleType) -> str:
     """One query: match and split the lines, extract what each distinct message carries (messages
-    repeat: real logs have 2-36% distinct ones), join back, and compute every event column."""
+    repeat: real logs have 2-36% distinct ones), join back, and compute every event column. Lines
+    the guard marks are taken only when they fully match what the guard stands for (a REPORT EVENT
+    record), whose fields :func:`sql_report` adds."""
     lr = line_regex(parser.NAME)
-    names = ", ".join(f"'{g}'" for g in lr.groups)
-    fields = parser.sql_fields(lambda name: f"coalesce(g.{name}, '')")
+    first, rest, group, matched = _passes(lr)
+    fields = parser.sql_fields(lambda name: name)
     raw, lists, carried = sql_carried("message")
-    guard = f"AND NOT (contains(line, {_literal(lr.guard_literal)}) AND regexp_matches(line, {_literal(lr.guard)}))" if lr.guard else ""
+    guarded = f"contains(line, {_literal(lr.guard_literal)}) AND regexp_matches(line, {_literal(lr.guard)})" if lr.guard else "false"
+    report = parser.sql_report("message", lambda name: f"f.{name}") if lr.guard else {}
+    final = {name: f"(CASE WHEN _guarded THEN {sql} ELSE f.{name} END)" for name, sql in report.items() if name not in ("attrs", "report_status")}
+    attrs = f"(CASE WHEN _guarded THEN {report['attrs']} ELSE MAP {{}}::MAP(VARCHAR, VARCHAR) END)" if lr.guard else "MAP {}::MAP(VARCHAR, VARCHAR)"
+    level = f"(CASE WHEN _guarded THEN {parser.sql_level('message', final['hresults'], report['report_status'])} ELSE f.level END)" if lr.guard else "f.level"
+    hresults = final.get("hresults", "f.hresults")
     return f"""
-    WITH matched AS MATERIALIZED (
-        SELECT line_no, line, utc_offset, regexp_extract(line, {_literal(lr.pattern)}, [{names}]) AS g FROM _chunk
+    WITH first AS MATERIALIZED (
+        SELECT line_no, line, utc_offset, {first}, {guarded} AS _guarded FROM _chunk
+    ), passes AS MATERIALIZED (
+        SELECT *, {rest} FROM first WHERE {matched}
+    ), matched AS MATERIALIZED (
+        SELECT line_no, line, utc_offset, _guarded, {", ".join(f"{group(g)} AS {g}" for g in lr.groups)} FROM passes
     ), fields AS MATERIALIZED (
-        SELECT line_no, line, utc_offset, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())}
-        FROM matched WHERE g.{lr.groups[0]} <> '' {guard}
+        SELECT line_no, line, utc_offset, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())}
+        FROM matched WHERE NOT _guarded OR regexp_full_match(line, {_literal(lr.guarded or "")})
     ), found AS MATERIALIZED (
         SELECT message, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM (SELECT DISTINCT message FROM fields)
     ), listed AS MATERIALIZED (
@@ -179,22 +190,47 @@ def _fast_query(parser: ModuleType) -> str:
            CASE WHEN utc_offset IS NOT NULL
                  AND timestamp - to_minutes(utc_offset) BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31 23:59:59.999999'
                 THEN CAST(timestamp - to_minutes(utc_offset) AS TIMESTAMPTZ) END AS timestamp_utc,
-           pid, tid, component, level, message,
-           hresults[1] AS hresult, hresults, success_codes, kbs, update_ids, guids, caller_id, urls,
-           operation, operation_phase, exit_code, line AS raw
-    FROM fields JOIN features USING (message)
-    ORDER BY line_no
+           pid, tid, component, {level} AS level, message,
+           {hresults}[1] AS hresult, {hresults} AS hresults, {final.get("success_codes", "f.success_codes")} AS success_codes,
+           f.kbs, {final.get("update_ids", "f.update_ids")} AS update_ids, f.guids, {final.get("caller_id", "f.caller_id")} AS caller_id,
+           f.urls, f.operation, f.operation_phase, f.exit_code, {attrs} AS attrs, line AS raw
+    FROM fields JOIN features f USING (message)
     """
 
 
+def _passes(lr: LineRegex) -> tuple[str, str, Callable[[str], str], str]:
+    """The line regex's passes as SQL: the first pass of every branch (columns ``_b<i>p0``), the
+    others where their branch matched, a group's text by name (``''`` when it took no part), and
+    the condition that some branch matched."""
+    def extract(b: int, p: int) -> str:
+        names = ", ".join(f"'{g}'" for g in lr.branches[b][p].groups)
+        return f"regexp_extract(line, {_literal(lr.branches[b][p].pattern)}, [{names}])"
+
+    took = [f"coalesce(_b{b}p0.{branch[0].groups[0]}, '') <> ''" for b, branch in enumerate(lr.branches)]
+    first = ", ".join(f"{extract(b, 0)} AS _b{b}p0" for b in range(len(lr.branches)))
+    rest = ", ".join(
+        f"CASE WHEN {took[b]} THEN {extract(b, p)} END AS _b{b}p{p}" for b, branch in enumerate(lr.branches) for p in range(1, len(branch))
+    )  # fmt: skip
+    where = {g: [(b, p) for b, branch in enumerate(lr.branches) for p, ps in enumerate(branch) if g in ps.groups] for g in lr.groups}
+
+    def group(name: str) -> str:
+        cases = " ".join(f"WHEN {took[b]} THEN coalesce(_b{b}p{p}.{name}, '')" for b, p in where[name])
+        return f"(CASE {cases} ELSE '' END)"
+
+    return first, rest or "NULL AS _none", group, " OR ".join(took)
+
+
+def _ascending(numbers: pa.ChunkedArray) -> bool:
+    """True when ``numbers`` ascend (the join keeps the lines' order when it can: then no sort)."""
+    numbers = numbers.combine_chunks()
+    return len(numbers) < 2 or pc.all(pc.less(numbers.slice(0, len(numbers) - 1), numbers.slice(1))).as_py()
+
+
 def _in_schema(table: pa.Table) -> pa.Table:
-    """The fast rows in :data:`EVENT_SCHEMA` (empty ``attrs`` and ``exception_chain``)."""
-    columns = {
-        f.name: table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-        for f in EVENT_SCHEMA
-    }
-    columns["attrs"] = pa.array([[]] * table.num_rows, EVENT_SCHEMA.field("attrs").type)
-    columns["exception_chain"] = pa.array([[]] * table.num_rows, EVENT_SCHEMA.field("exception_chain").type)
+    """The fast rows in :data:`EVENT_SCHEMA` (no exception chains: a line never holds one)."""
+    chains = EVENT_SCHEMA.field("exception_chain").type
+    empty = pa.ListArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), table.num_rows + 1), pa.array([], chains.value_type), type=chains)
+    columns = {f.name: empty if f.name == "exception_chain" else table.column(f.name) for f in EVENT_SCHEMA}
     return pa.table(columns).cast(EVENT_SCHEMA)
 
 
