@@ -28,8 +28,9 @@ from datetime import datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from umlogs.pipeline.dataset import parquet_files
+from umlogs.pipeline.dataset import read_events
 from umlogs.pipeline.hresult import catalog_table
 from umlogs.pipeline.rewrite import TABLE, columns_read, per_message
 from umlogs.pipeline.rules import SEVERITIES, Rule, RuleError, load_rules
@@ -60,8 +61,6 @@ _EVIDENCE_TEXT = 300
 # The columns the failures table and the findings read, whatever the rules name.
 _ALWAYS_LOADED = {"event_id", "format", "host", "source", "line_no", "timestamp", "level", "message", "operation",
                   "hresults", "success_codes", "exit_code", "attrs"}  # fmt: skip
-# A message's id: its hash, unless two distinct messages share one (then their rank, see _load).
-MESSAGE_ID = "hash(message)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,30 +129,41 @@ def _loaded_columns(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule] | None
 
 
 def _load(con: duckdb.DuckDBPyConnection, events: pa.Table | object, columns: list[str]) -> None:
-    """``events`` and ``distinct_messages``. Message ids are hashes; should two distinct messages share
-    one, every message gets its rank instead."""
-    files = parquet_files(events)
-    if files is None:
-        con.register("_events_arrow", events)
-        source = "_events_arrow"
-    else:
-        source = "read_parquet([" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "])"
-    con.execute(f"CREATE TABLE events AS SELECT {', '.join(columns)}, {MESSAGE_ID} AS message_id FROM {source}")
-    if files is None:
-        con.unregister("_events_arrow")
-    if _messages(con):
-        con.execute("CREATE OR REPLACE TABLE events AS SELECT * REPLACE (dense_rank() OVER (ORDER BY message) AS message_id) FROM events")
-        _messages(con)
+    """The view ``events`` over Arrow tables DuckDB scans in place, one per format, each naming its
+    format as a constant, so that a rule's ``format = '…'`` skips the other formats without reading
+    them; and ``distinct_messages``: a message's id is its index among all distinct messages."""
+    table = read_events(events, columns)
+    messages = table["message"]
+    if not pa.types.is_dictionary(messages.type):
+        messages = pc.dictionary_encode(messages)
+    messages = messages.unify_dictionaries()
+    ids = pa.chunked_array([chunk.indices for chunk in messages.chunks], pa.int32())
+    texts = messages.chunk(0).dictionary if messages.num_chunks else pa.array([], pa.string())
+    table = table.set_column(table.schema.get_field_index("message"), "message", messages)
+    table = table.append_column("message_id", ids)
+    formats = sorted(set(pc.unique(table["format"]).to_pylist()))
+    parts = []
+    for n, name in enumerate(formats):
+        part = table if len(formats) == 1 else table.filter(pc.equal(table["format"].cast(pa.string()), name))
+        con.register(f"_events_{n}", part)
+        parts.append(f"SELECT * REPLACE ({_literal(name)} AS format) FROM _events_{n}")
+    if not parts:
+        con.register("_events_0", table)
+        parts.append("SELECT * FROM _events_0")
+    con.execute("CREATE VIEW events AS " + " UNION ALL ".join(parts))
+    con.register("_texts", pa.table({"message_id": pa.array(range(len(texts)), pa.int32()), "message": texts}))
+    con.execute(f"""CREATE TABLE {TABLE} AS
+        SELECT message_id, format, message FROM (SELECT DISTINCT message_id, format FROM events) JOIN _texts USING (message_id)""")
+    con.unregister("_texts")
 
 
-def _messages(con: duckdb.DuckDBPyConnection) -> bool:
-    """Build ``distinct_messages``; True when two distinct messages share an id."""
-    con.execute(f"""CREATE OR REPLACE TABLE {TABLE} AS
-        SELECT message_id, format, min(message) AS message, max(message) AS last FROM events GROUP BY ALL""")
-    shared = con.execute(f"SELECT count(*) FROM (SELECT message_id FROM {TABLE} GROUP BY ALL HAVING min(message) <> max(last))")
-    clash = shared.fetchall()[0][0] > 0
-    con.execute(f"ALTER TABLE {TABLE} DROP COLUMN last")
-    return clash
+def _literal(text: str) -> str:
+    """A SQL string literal.
+
+    >>> _literal("it's")
+    "'it''s'"
+    """
+    return "'" + text.replace("'", "''") + "'"
 
 
 def check_rules(rules: Sequence[Rule]) -> None:
@@ -167,8 +177,25 @@ def check_rules(rules: Sequence[Rule]) -> None:
 def classify_table(events: pa.Table | object, rules: Sequence[Rule]) -> list[Finding]:
     """Run ``rules`` over ``events``; findings ordered by severity, then count, then rule id."""
     con = connect(events, rules)
-    findings = [f for rule in rules for f in _run(con, rule)]
+    findings = _findings(con, rules) if rules else []
     return sorted(findings, key=lambda f: (-_rank(f.severity), -f.count, f.rule_id, f.hresult or ""))
+
+
+def hits_sql(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> str:
+    """One query over every rule: a row per rule (its index in ``rules``) and distinct match, with
+    ``event_id``, ``hresult``, ``detail`` and ``severity`` (the rule's own where its SQL returns none).
+    One query lets DuckDB run the rules side by side and join their matches with ``events`` once."""
+    return "\nUNION ALL\n".join(_hits(con, n, rule) for n, rule in enumerate(rules))
+
+
+def _hits(con: duckdb.DuckDBPyConnection, n: int, rule: Rule) -> str:
+    columns = _columns(con, rule)
+    hresult = "CAST(hresult AS VARCHAR)" if "hresult" in columns else "CAST(NULL AS VARCHAR)"
+    detail = "CAST(detail AS VARCHAR)" if "detail" in columns else "CAST(NULL AS VARCHAR)"
+    severity = "CAST(severity AS VARCHAR)" if "severity" in columns else f"'{rule.severity}'"
+    return f"""(SELECT DISTINCT {n} AS rule, CAST(event_id AS VARCHAR) AS event_id, {hresult} AS hresult,
+                {detail} AS detail, {severity} AS severity
+         FROM ({per_message(con, _statements(rule))}))"""
 
 
 def _columns(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[str]:
@@ -193,33 +220,31 @@ def _statements(rule: Rule) -> str:
     return sql
 
 
-def _run(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Finding]:
-    columns = _columns(con, rule)
-    hresult = "CAST(hresult AS VARCHAR)" if "hresult" in columns else "CAST(NULL AS VARCHAR)"
-    detail = "CAST(detail AS VARCHAR)" if "detail" in columns else "CAST(NULL AS VARCHAR)"
-    severity = "CAST(severity AS VARCHAR)" if "severity" in columns else f"'{rule.severity}'"
+def _findings(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> list[Finding]:
+    # Materialized first, so that DuckDB knows how few the matches are and joins events to them.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE hits AS {hits_sql(con, rules)}")
     query = f"""
-        WITH hits AS (
-            SELECT DISTINCT event_id, {hresult} AS hresult, {detail} AS detail, {severity} AS severity
-            FROM ({per_message(con, _statements(rule))})
-        )
-        SELECT h.hresult, h.severity, c.name, arg_min(h.detail, (e.source, e.line_no)), count(*), min(e.timestamp), max(e.timestamp),
+        SELECT h.rule, h.hresult, h.severity, c.name, arg_min(h.detail, (e.source, e.line_no)), count(*),
+               min(e.timestamp), max(e.timestamp),
                list_sort(list(DISTINCT e.host) FILTER (WHERE e.host IS NOT NULL)),
                list_sort(list(DISTINCT e.source)),
                list_slice(list((e.source, e.line_no, left(e.message, {_EVIDENCE_TEXT}), e.host)
                                ORDER BY e.source, e.line_no), 1, {EVIDENCE_LINES})
         FROM hits h JOIN events e USING (event_id) LEFT JOIN catalog c ON c.code = h.hresult
-        GROUP BY h.hresult, h.severity, c.name
+        GROUP BY h.rule, h.hresult, h.severity, c.name
     """
     rows = con.execute(query).fetchall()
-    bad = {row[1] for row in rows} - set(SEVERITIES)
+    con.execute("DROP TABLE hits")
+    bad = sorted((n, str(severity)) for n, _, severity, *_ in rows if severity not in SEVERITIES)
     if bad:
-        raise RuleError(f"{rule.path}: sql returned severity {sorted(map(str, bad))}, not one of {', '.join(SEVERITIES)}")
+        rule = rules[bad[0][0]]
+        found = sorted({severity for n, severity in bad if n == bad[0][0]})
+        raise RuleError(f"{rule.path}: sql returned severity {found}, not one of {', '.join(SEVERITIES)}")
     return [
         Finding(
-            rule_id=rule.id,
-            title=rule.title,
-            scenario=rule.scenario,
+            rule_id=rules[n].id,
+            title=rules[n].title,
+            scenario=rules[n].scenario,
             severity=severity,
             hresult=code,
             hresult_name=name,
@@ -229,12 +254,12 @@ def _run(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[Finding]:
             hosts=tuple(hosts or ()),
             sources=tuple(sources or ()),
             evidence=tuple(Evidence(*_values(item)) for item in evidence),
-            cause=rule.cause,
-            resolution=rule.resolution,
-            reference=rule.reference_url,
+            cause=rules[n].cause,
+            resolution=rules[n].resolution,
+            reference=rules[n].reference_url,
             detail=detail,
         )
-        for code, severity, name, detail, count, first, last, hosts, sources, evidence in rows
+        for n, code, severity, name, detail, count, first, last, hosts, sources, evidence in rows
     ]
 
 

@@ -59,6 +59,9 @@ FILES_SCHEMA = pa.schema(
     ],
     metadata={b"umlogs.manifest_version": b"1"},
 )
+# Text columns with few distinct values, read dictionary-encoded (see read_events).
+DICTIONARY_COLUMNS = ("format", "host", "source", "component", "level", "message", "hresult", "caller_id", "operation",
+                      "operation_phase", "exit_code")  # fmt: skip
 PARTITIONING = pads.partitioning(pa.schema([("format", pa.string()), ("host", pa.string())]), flavor="hive")
 
 
@@ -82,11 +85,28 @@ def events_dataset(root: Path) -> pads.Dataset:
     return _dataset(root / "events", EVENT_SCHEMA)
 
 
+def read_events(data: pa.Table | pads.Dataset, columns: list[str]) -> pa.Table:
+    """``columns`` of the events in ``data`` (a table, or a dataset of a dataset folder, a Parquet file,
+    or a union of those) as one in-memory table. Low-cardinality text columns stay dictionary-encoded
+    as Parquet stores them, so repeated strings are not copied row by row (DuckDB reads them as
+    VARCHAR all the same).
+
+    >>> table = read_events(EVENT_SCHEMA.empty_table(), ["event_id", "message"])
+    >>> table.column_names, table.num_rows
+    (['event_id', 'message'], 0)
+    """
+    files = parquet_files(data)
+    if files is None:
+        return data.select(columns) if isinstance(data, pa.Table) else data.to_table(columns=columns)
+    options = pads.ParquetReadOptions(dictionary_columns=[c for c in columns if c in DICTIONARY_COLUMNS])
+    return pads.dataset(files, format=pads.ParquetFileFormat(read_options=options)).to_table(columns=columns)
+
+
 def parquet_files(data: object) -> list[str] | None:
     """The Parquet files behind a pyarrow dataset (of a dataset folder, a Parquet file, or a union of
-    those), so that DuckDB can read them itself; None for anything else (an in-memory table).
+    those); None for anything else (an in-memory table or dataset).
 
-    >>> parquet_files(pa.table({"a": [1]})) is None
+    >>> parquet_files(pads.dataset(pa.table({"a": [1]}))) is None
     True
     """
     if isinstance(data, pads.UnionDataset):
