@@ -6,13 +6,13 @@ result, a failed ReportingEvents record, a FATAL line) and ``recovered`` (a late
 source reports an operation that exited with 0x00000000). A rule may return a ``severity`` column to
 grade its own matches; findings are then split by severity.
 
-Rules run inside DuckDB over the Arrow/Parquet events, never row by row in Python. DuckDB reads a
-dataset's Parquet files itself, once, and keeps only the columns the rules name (every column but
-``raw`` when a rule selects ``*``). ``events`` and ``failures`` also carry a ``message_id``: the
-table ``distinct_messages`` holds each distinct message once, and the rules' tests of the message
-text run over it instead of over every event (see :mod:`umlogs.pipeline.rewrite`). After loading,
-external access is switched off and the configuration locked, so a rule cannot read or write files;
-log text is data in the ``events`` table, never SQL text.
+Rules run inside DuckDB over the Arrow/Parquet events, never row by row in Python. The events are
+read once, only the columns the rules name (every column but ``raw`` when a rule selects ``*``), and
+DuckDB scans them in place. ``events`` and ``failures`` also carry a ``message_id``: the table
+``distinct_messages`` holds each distinct message once, and the rules' tests of the message text run
+over it instead of over every event (see :mod:`umlogs.pipeline.rewrite`). All rules run as one
+query. After loading, external access is switched off and the configuration locked, so a rule cannot
+read or write files; log text is data in the ``events`` view, never SQL text.
 
 >>> from umlogs.pipeline.store import EVENT_SCHEMA
 >>> classify_table(EVENT_SCHEMA.empty_table(), load_rules())
@@ -40,8 +40,7 @@ EVIDENCE_LINES = 3
 # An event that states how an operation ended: "Exit code = 0x…", "Call error code = 0x…",
 # "Install Call Result = 0x…", "resultMapped=…", a failed REPORT EVENT, a FATAL line.
 _OUTCOME = r"(?i)(exit code|error code|call result|resultmapped|result) ?[=:] ?(0x)?[0-9a-f]"
-_FAILURES_TABLE = f"""
-CREATE TABLE failures AS
+_FAILURES = f"""
 WITH coded AS (
     SELECT event_id, format, host, source, line_no, timestamp, level, message, message_id, operation,
            unnest(hresults) AS code,
@@ -117,7 +116,7 @@ def connect(events: pa.Table | object, rules: Sequence[Rule] | None = None) -> d
     con.register("_catalog_arrow", catalog_table())
     con.execute("CREATE TABLE catalog AS SELECT * FROM _catalog_arrow")
     con.unregister("_catalog_arrow")
-    con.execute(_FAILURES_TABLE)
+    con.execute(f"CREATE TABLE failures AS {per_message(con, _FAILURES)}")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
@@ -181,11 +180,13 @@ def classify_table(events: pa.Table | object, rules: Sequence[Rule]) -> list[Fin
     return sorted(findings, key=lambda f: (-_rank(f.severity), -f.count, f.rule_id, f.hresult or ""))
 
 
-def hits_sql(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> str:
-    """One query over every rule: a row per rule (its index in ``rules``) and distinct match, with
+def create_hits(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> None:
+    """The temporary table ``hits``: a row per rule (its index in ``rules``) and distinct match, with
     ``event_id``, ``hresult``, ``detail`` and ``severity`` (the rule's own where its SQL returns none).
-    One query lets DuckDB run the rules side by side and join their matches with ``events`` once."""
-    return "\nUNION ALL\n".join(_hits(con, n, rule) for n, rule in enumerate(rules))
+    One query lets DuckDB run the rules side by side; materialized, DuckDB knows how few the matches
+    are when it joins them with ``events``."""
+    hits = "\nUNION ALL\n".join(_hits(con, n, rule) for n, rule in enumerate(rules))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE hits AS {hits}")
 
 
 def _hits(con: duckdb.DuckDBPyConnection, n: int, rule: Rule) -> str:
@@ -221,15 +222,14 @@ def _statements(rule: Rule) -> str:
 
 
 def _findings(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> list[Finding]:
-    # Materialized first, so that DuckDB knows how few the matches are and joins events to them.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE hits AS {hits_sql(con, rules)}")
+    create_hits(con, rules)
     query = f"""
         SELECT h.rule, h.hresult, h.severity, c.name, arg_min(h.detail, (e.source, e.line_no)), count(*),
                min(e.timestamp), max(e.timestamp),
                list_sort(list(DISTINCT e.host) FILTER (WHERE e.host IS NOT NULL)),
                list_sort(list(DISTINCT e.source)),
-               list_slice(list((e.source, e.line_no, left(e.message, {_EVIDENCE_TEXT}), e.host)
-                               ORDER BY e.source, e.line_no), 1, {EVIDENCE_LINES})
+               arg_min((e.source, e.line_no, left(e.message, {_EVIDENCE_TEXT}), e.host), (e.source, e.line_no),
+                       {EVIDENCE_LINES})
         FROM hits h JOIN events e USING (event_id) LEFT JOIN catalog c ON c.code = h.hresult
         GROUP BY h.rule, h.hresult, h.severity, c.name
     """

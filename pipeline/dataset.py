@@ -98,8 +98,10 @@ def read_events(data: pa.Table | pads.Dataset, columns: list[str]) -> pa.Table:
     files = parquet_files(data)
     if files is None:
         return data.select(columns) if isinstance(data, pa.Table) else data.to_table(columns=columns)
-    options = pads.ParquetReadOptions(dictionary_columns=[c for c in columns if c in DICTIONARY_COLUMNS])
-    return pads.dataset(files, format=pads.ParquetFileFormat(read_options=options)).to_table(columns=columns)
+    encoded = [c for c in columns if c in DICTIONARY_COLUMNS]
+    schema = pa.schema([f.with_type(pa.dictionary(pa.int32(), f.type)) if f.name in encoded else f for f in EVENT_SCHEMA])
+    options = pads.ParquetReadOptions(dictionary_columns=encoded)
+    return pads.dataset(files, schema=schema, format=pads.ParquetFileFormat(read_options=options)).to_table(columns=columns)
 
 
 def parquet_files(data: object) -> list[str] | None:

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from umlogs.pipeline import dataset
-from umlogs.pipeline.classify import connect
+from umlogs.pipeline.classify import connect, create_hits
 from umlogs.pipeline.render import markdown_table
 from umlogs.pipeline.rules import SEVERITIES, Rule
 
@@ -86,19 +86,19 @@ class Report:
 
 
 def host_findings(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> list[HostFinding]:
-    """Every rule over ``events``, counted per host (events without a host count as ``(unknown)``)."""
-    out = []
-    for rule in rules:
-        sql = rule.sql.strip().rstrip(";").strip()
-        columns = con.sql(sql).columns
-        severity = "CAST(severity AS VARCHAR)" if "severity" in columns else f"'{rule.severity}'"
-        rows = con.execute(f"""
-            WITH hits AS (SELECT DISTINCT event_id, {severity} AS severity FROM ({sql}))
-            SELECT coalesce(e.host, '{UNKNOWN_HOST}'), h.severity, count(*), min(e.timestamp), max(e.timestamp)
-            FROM hits h JOIN events e USING (event_id) GROUP BY ALL ORDER BY 1, 2
-        """).fetchall()  # fmt: skip
-        out += [HostFinding(rule.scenario, rule.id, rule.title, sev, host, n, first, last) for host, sev, n, first, last in rows]
-    return out
+    """Every rule over ``events`` in one query, counted per host (events without a host count as
+    ``(unknown)``)."""
+    if not rules:
+        return []
+    create_hits(con, rules)
+    rows = con.execute(f"""
+        SELECT h.rule, coalesce(e.host, '{UNKNOWN_HOST}'), h.severity, count(*), min(e.timestamp), max(e.timestamp)
+        FROM (SELECT DISTINCT rule, event_id, severity FROM hits) h JOIN events e USING (event_id)
+        GROUP BY ALL ORDER BY 1, 2, 3
+    """).fetchall()  # fmt: skip
+    con.execute("DROP TABLE hits")
+    return [HostFinding(rules[n].scenario, rules[n].id, rules[n].title, sev, host, count, first, last)
+            for n, host, sev, count, first, last in rows]  # fmt: skip
 
 
 def fleet_report(root: Path, rules: Sequence[Rule]) -> Report:
