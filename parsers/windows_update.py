@@ -239,31 +239,30 @@ def sql_level(message: str, hresults: str, report_status: str = "NULL") -> str:
     )
 
 
-def sql_report(message: str, found) -> dict[str, str]:
+def sql_report(parts: str, found) -> dict[str, str]:
     """What :meth:`_LineToFields.report_event` and :func:`_event` make of a REPORT EVENT record, in
     DuckDB, for a line whose message is one (the grammar's ``report_event``, checked by the line
-    regex): the record is the message's tab-separated fields, the last (the description) keeping any
-    tabs of its own. ``found(name)`` is the column computed from the message alone; the result maps
-    the columns the record changes to their expressions.
+    regex). ``parts`` is the message split at tabs (``string_split(message, chr(9))``): the record's
+    fields, the description (the 12th) and any tabs it holds after them. ``found(name)`` is the
+    column computed from the message alone; the result maps the columns the record changes to their
+    expressions.
     """
-    part = lambda n: f"string_split({message}, chr(9))[{n}]"  # noqa: E731 - 1-based, as the record reads
     values = [
-        f"upper(trim(substr({part(1)}, {len('REPORT EVENT: ') + 1}), '{{}}'))", part(2), part(3), part(4), part(5),
-        f"upper(trim({part(6)}, '{{}}'))", part(7), part(8), part(9), part(10), part(11),
-        f"array_to_string(string_split({message}, chr(9))[12:], chr(9))",
+        f"upper(trim(substr({parts}[1], {len('REPORT EVENT: ') + 1}), '{{}}'))", *(f"{parts}[{n}]" for n in range(2, 6)),
+        f"upper(trim({parts}[6], '{{}}'))", *(f"{parts}[{n}]" for n in range(7, 12)),
+        f"array_to_string({parts}[12:], chr(9))",
     ]  # fmt: skip
     keys = [f"'{k}'" for k in _REPORT_FIELDS]
-    described = f"len(string_split({message}, chr(9))) >= 12"
-    code = f"(CASE WHEN length({part(8)}) <= 8 THEN '0x' || upper(lpad({part(8)}, 8, '0')) END)"
+    code = f"(CASE WHEN length({parts}[8]) <= 8 THEN '0x' || upper(lpad({parts}[8], 8, '0')) END)"
     failed = f"substr({code}, 3, 1) IN ('8', '9', 'A', 'B', 'C', 'D', 'E', 'F')"
-    update = f"{values[5]} || '.' || {part(7)}"
+    update = f"{values[5]} || '.' || {parts}[7]"
     return {
         "hresults": f"(CASE WHEN {failed} AND NOT list_contains({found('hresults')}, {code}) THEN list_prepend({code}, {found('hresults')}) ELSE {found('hresults')} END)",
         "success_codes": f"(CASE WHEN NOT {failed} AND NOT list_contains({found('success_codes')}, {code}) THEN list_prepend({code}, {found('success_codes')}) ELSE {found('success_codes')} END)",
         "update_ids": f"(CASE WHEN NOT starts_with({update}, '00000000-0000-0000-0000-000000000000') AND NOT list_contains({found('update_ids')}, {update}) THEN list_prepend({update}, {found('update_ids')}) ELSE {found('update_ids')} END)",
-        "caller_id": f"(CASE WHEN {part(9)} <> '' THEN {part(9)} ELSE {found('caller_id')} END)",
-        "attrs": f"(CASE WHEN {described} THEN MAP([{', '.join(keys)}], [{', '.join(values)}]) ELSE MAP([{', '.join(keys[:-1])}], [{', '.join(values[:-1])}]) END)",
-        "report_status": part(10),
+        "caller_id": f"(CASE WHEN {parts}[9] <> '' THEN {parts}[9] ELSE {found('caller_id')} END)",
+        "attrs": f"(CASE WHEN len({parts}) >= 12 THEN MAP([{', '.join(keys)}], [{', '.join(values)}]) ELSE MAP([{', '.join(keys[:-1])}], [{', '.join(values[:-1])}]) END)",
+        "report_status": f"{parts}[10]",
     }
 
 

@@ -105,7 +105,8 @@ def split_lines(text: str) -> list[str]:
 
 
 def _has_multibyte(text: str) -> bool:
-    return any(ord(ch) > 0x7F and ch != "\ufffd" for ch in text)
+    """True when ``text`` holds a character beyond ASCII other than U+FFFD."""
+    return not text.isascii() and not text.replace("\ufffd", "").isascii()
 
 
 def _replacements(decoded: str, without) -> int:
@@ -354,12 +355,12 @@ def _lines(block: str | bytes, stats: StreamStats, max_line: int) -> pa.Array:
     """The lines of ``block`` (text ending with a newline, UTF-8 bytes or a string) as an Arrow array,
     counted in ``stats``. Raises ``pa.ArrowInvalid`` for bytes that are not UTF-8."""
     newline, cr = ("\n", "\r") if isinstance(block, str) else (b"\n", b"\r")
-    if len(block) <= max_line:  # no line can be long: drop the \r of each \r\n before splitting
-        crlf = block.count(cr + newline) if cr in block else 0
-        if crlf == block.count(newline):  # every line ends with \r\n (or none does)
-            pieces = _split(block[: -len(cr + newline)] if crlf else block[:-1], cr + newline if crlf else newline)
-        else:
-            pieces = _split(block.replace(cr + newline, newline)[:-1], newline)
+    if len(block) <= max_line:  # no line can be long: only the \r of each \r\n to drop
+        pieces = _split(block[:-1], newline)
+        if cr in block:
+            ends = pc.ends_with(pieces, "\r")
+            cut = pc.utf8_slice_codeunits(pieces, 0, -1)
+            pieces = cut if pc.all(ends).as_py() else pc.if_else(ends, cut, pieces)
     else:  # a line is long when its text with the \r of a CRLF is longer than max_line
         pieces = _split(block[:-1], newline)
         long = pc.greater(pc.utf8_length(pieces), max_line)

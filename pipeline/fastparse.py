@@ -84,8 +84,8 @@ def parse_chunk(
 
 def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | None) -> tuple[pa.Array, int | None]:
     """The UTC offset in force at each line (the last banner's at or before it, else ``start``), and
-    after the last. Banners are rare: only lines naming one are read, by the Lark parser, exactly as
-    the sequential parse reads them.
+    after the last. Banners are rare: only lines naming one are read, as the sequential parse reads
+    them.
 
     >>> from umlogs.parsers import windows_update
     >>> banner = "2018-10-02\\t11:21:58:874\\t 408\\t1224\\tMisc\\t===  Logging initialized (build: 7.6, tz: +0300)  ==="
@@ -93,7 +93,7 @@ def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | 
     >>> offsets.to_pylist(), last
     ([None, 180, 180], 180)
     """
-    marked = pc.indices_nonzero(pc.fill_null(pc.match_substring(lines, parser.BANNER_TEXT), False)).to_pylist()
+    marked = _banner_lines(parser, lines)
     changes, offset = [], start
     for i in marked:
         found = _banner_offset(parser, lines[i].as_py(), source, offset)
@@ -102,9 +102,28 @@ def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | 
             offset = found
     if not changes:
         return pa.repeat(pa.scalar(start, pa.int16()), len(lines)), start
-    bounds = [0, *(i for i, _ in changes), len(lines)]
-    values = [start, *(o for _, o in changes)]
-    return pa.array([values[k] for k in range(len(values)) for _ in range(bounds[k], bounds[k + 1])], pa.int16()), offset
+    # Each line takes the value of the last change at or before it: a running count indexes them.
+    at = pc.is_in(pa.array(range(len(lines)), pa.int64()), value_set=pa.array([i for i, _ in changes], pa.int64()))
+    values = pa.array([start, *(o for _, o in changes)], pa.int16())
+    return pc.take(values, pc.cumulative_sum(pc.cast(at, pa.int64()))), offset
+
+
+def offset_after(parser: ModuleType, lines: pa.Array, source: str, start: int | None) -> int | None:
+    """The UTC offset in force after ``lines``: the last banner's (read from the end), else ``start``.
+
+    >>> from umlogs.parsers import windows_update
+    >>> offset_after(windows_update, pa.array(["x", "y"]), "x.log", -60)
+    -60
+    """
+    for i in reversed(_banner_lines(parser, lines)):
+        found = _banner_offset(parser, lines[i].as_py(), source, None)
+        if found is not None:
+            return found
+    return start
+
+
+def _banner_lines(parser: ModuleType, lines: pa.Array) -> list[int]:
+    return pc.indices_nonzero(pc.fill_null(pc.match_substring(lines, parser.BANNER_TEXT), False)).to_pylist()
 
 
 def _banner_offset(parser: ModuleType, line: str, source: str, offset: int | None) -> int | None:
@@ -160,7 +179,7 @@ def _fast_query(parser: ModuleType) -> str:
     fields = parser.sql_fields(lambda name: name)
     raw, lists, carried = sql_carried("message")
     guarded = f"contains(line, {_literal(lr.guard_literal)}) AND regexp_matches(line, {_literal(lr.guard)})" if lr.guard else "false"
-    report = parser.sql_report("message", lambda name: f"f.{name}") if lr.guard else {}
+    report = parser.sql_report("_parts", lambda name: f"f.{name}") if lr.guard else {}
     final = {name: f"(CASE WHEN _guarded THEN {sql} ELSE f.{name} END)" for name, sql in report.items() if name not in ("attrs", "report_status")}
     attrs = f"(CASE WHEN _guarded THEN {report['attrs']} ELSE MAP {{}}::MAP(VARCHAR, VARCHAR) END)" if lr.guard else "MAP {}::MAP(VARCHAR, VARCHAR)"
     level = f"(CASE WHEN _guarded THEN {parser.sql_level('message', final['hresults'], report['report_status'])} ELSE f.level END)" if lr.guard else "f.level"
@@ -173,7 +192,8 @@ def _fast_query(parser: ModuleType) -> str:
     ), matched AS MATERIALIZED (
         SELECT line_no, line, utc_offset, _guarded, {", ".join(f"{group(g)} AS {g}" for g in lr.groups)} FROM passes
     ), fields AS MATERIALIZED (
-        SELECT line_no, line, utc_offset, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())}
+        SELECT line_no, line, utc_offset, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())},
+               CASE WHEN _guarded THEN string_split(message, chr(9)) END AS _parts
         FROM matched WHERE NOT _guarded OR regexp_full_match(line, {_literal(lr.guarded or "")})
     ), found AS MATERIALIZED (
         SELECT message, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM (SELECT DISTINCT message FROM fields)

@@ -239,7 +239,7 @@ def _fast_batches(blocks, parser, source, host, utc_offset, workers, size) -> It
         job = functools.partial(fastparse.parse_chunk, parser, chunk, source=source, host=host,
                                 utc_offset=utc_offset, first_line_no=first_line_no)  # fmt: skip
         pending.append(_pool(workers).submit(job))
-        utc_offset = fastparse.line_offsets(parser, chunk, source, utc_offset)[1]
+        utc_offset = fastparse.offset_after(parser, chunk, source, utc_offset)
         first_line_no += len(chunk)
         while len(pending) > workers:
             parsed = pending.pop(0).result()
