@@ -66,12 +66,14 @@ def parse_chunk(
     con = _connection()
     try:
         with _registered(con, _chunk=chunk):
-            taken = con.sql(_fast_query(parser), params=[parser.NAME, host or "", source]).to_arrow_table()
+            values = ", ".join(map(_literal, (parser.NAME, host or "", source)))
+            taken = con.sql(f"EXECUTE {_prepared(con, parser)}({values})").to_arrow_table()
     except BaseException:  # a query cut short leaves its connection unusable: start afresh next time
         _local.con = None
         con.close()
         raise
-    fast = _in_schema(taken if _ascending(taken.column("line_no")) else taken.sort_by("line_no"))
+    taken = taken if _ascending(taken.column("line_no")) else taken.sort_by("line_no")
+    fast = _in_schema(taken, lines, first_line_no, {"format": parser.NAME, "host": host or None, "source": source})
     if taken.num_rows == len(lines):
         return Chunk(fast, [], last)
     rest = chunk.filter(pc.invert(pc.is_in(numbers, value_set=taken.column("line_no"))))
@@ -156,6 +158,17 @@ def _connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _prepared(con: duckdb.DuckDBPyConnection, parser: ModuleType) -> str:
+    """The name of ``parser``'s fast query prepared on ``con``: planned once per connection, not per
+    chunk (planning the query costs as much as running it on a few thousand lines)."""
+    name = f"umlogs_{parser.NAME}"
+    prepared = _local.__dict__.setdefault("prepared", set())
+    if (id(con), name) not in prepared:
+        con.execute(f"PREPARE {name} AS {_fast_query(parser)}")
+        prepared.add((id(con), name))
+    return name
+
+
 @contextlib.contextmanager
 def _registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table):
     """Arrow tables visible to ``con`` under the given names for the duration of a block."""
@@ -187,13 +200,13 @@ def _fast_query(parser: ModuleType) -> str:
     return f"""
     WITH first AS MATERIALIZED (
         SELECT line_no, line, utc_offset, {first}, {guarded} AS _guarded FROM _chunk
-    ), passes AS MATERIALIZED (
-        SELECT *, {rest} FROM first WHERE {matched}
     ), matched AS MATERIALIZED (
-        SELECT line_no, line, utc_offset, _guarded, {", ".join(f"{group(g)} AS {g}" for g in lr.groups)} FROM passes
+        SELECT line_no, line, utc_offset, _guarded, {", ".join(f"{group(g)} AS {g}" for g in lr.groups)}
+        FROM (SELECT *, {rest} FROM first WHERE {matched})
     ), fields AS MATERIALIZED (
-        SELECT line_no, line, utc_offset, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())},
-               CASE WHEN _guarded THEN string_split(message, chr(9)) END AS _parts
+        SELECT line_no, utc_offset, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())},
+               CASE WHEN _guarded THEN string_split(message, chr(9)) END AS _parts,
+               md5(concat_ws(chr(31), $1, $2, $3, CAST(line_no AS VARCHAR), line)) AS event_id
         FROM matched WHERE NOT _guarded OR regexp_full_match(line, {_literal(lr.guarded or "")})
     ), found AS MATERIALIZED (
         SELECT message, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM (SELECT DISTINCT message FROM fields)
@@ -204,16 +217,14 @@ def _fast_query(parser: ModuleType) -> str:
     ), features AS MATERIALIZED (
         SELECT *, {parser.sql_level("message", "hresults")} AS level FROM carried
     )
-    SELECT md5(concat_ws(chr(31), $1, $2, $3, CAST(line_no AS VARCHAR), line)) AS event_id,
-           $1 AS format, NULLIF($2, '') AS host, $3 AS source, line_no, CAST(1 AS INTEGER) AS line_count,
-           timestamp, timestamp_text, utc_offset,
+    SELECT event_id, line_no, timestamp, timestamp_text, utc_offset,
            CASE WHEN utc_offset IS NOT NULL
                  AND timestamp - to_minutes(utc_offset) BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31 23:59:59.999999'
                 THEN CAST(timestamp - to_minutes(utc_offset) AS TIMESTAMPTZ) END AS timestamp_utc,
            pid, tid, component, {level} AS level, message,
            {hresults}[1] AS hresult, {hresults} AS hresults, {final.get("success_codes", "f.success_codes")} AS success_codes,
            f.kbs, {final.get("update_ids", "f.update_ids")} AS update_ids, f.guids, {final.get("caller_id", "f.caller_id")} AS caller_id,
-           f.urls, f.operation, f.operation_phase, f.exit_code, {attrs} AS attrs, line AS raw
+           f.urls, f.operation, f.operation_phase, f.exit_code, {attrs} AS attrs
     FROM fields JOIN features f USING (message)
     """
 
@@ -246,12 +257,18 @@ def _ascending(numbers: pa.ChunkedArray) -> bool:
     return len(numbers) < 2 or pc.all(pc.less(numbers.slice(0, len(numbers) - 1), numbers.slice(1))).as_py()
 
 
-def _in_schema(table: pa.Table) -> pa.Table:
-    """The fast rows in :data:`EVENT_SCHEMA` (no exception chains: a line never holds one)."""
+def _in_schema(table: pa.Table, lines: pa.Array, first_line_no: int, constants: dict[str, str | None]) -> pa.Table:
+    """The fast rows in :data:`EVENT_SCHEMA`: the query's columns, the raw lines taken back from the
+    chunk, the columns that are the same on every row, and no exception chains (a line holds none)."""
+    n = table.num_rows
     chains = EVENT_SCHEMA.field("exception_chain").type
-    empty = pa.ListArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), table.num_rows + 1), pa.array([], chains.value_type), type=chains)
-    columns = {f.name: empty if f.name == "exception_chain" else table.column(f.name) for f in EVENT_SCHEMA}
-    return pa.table(columns).cast(EVENT_SCHEMA)
+    extra = {
+        "raw": pc.take(lines, pc.subtract(table.column("line_no"), first_line_no)),
+        "line_count": pa.repeat(pa.scalar(1, pa.int32()), n),
+        "exception_chain": pa.ListArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), n + 1), pa.array([], chains.value_type), type=chains),
+        **{name: pa.repeat(pa.scalar(value, pa.string()), n) for name, value in constants.items()},
+    }
+    return pa.table({f.name: extra[f.name] if f.name in extra else table.column(f.name) for f in EVENT_SCHEMA}).cast(EVENT_SCHEMA)
 
 
 def _lark(parser: ModuleType, slow: list[tuple[int, str, int | None]], source: str, host: str | None):

@@ -29,7 +29,7 @@ from umlogs.pipeline.decode import MAX_LINE_CHARS, NotText, check_text, iter_arr
 from umlogs.pipeline.store import event_from_row, events_table
 
 # Lines per fast-path chunk: large enough to amortize a query, small enough to bound memory.
-CHUNK_LINES = 50_000
+CHUNK_LINES = 25_000
 # Events per batch on the Lark path.
 BATCH_EVENTS = 100_000
 # Bytes read before sniffing and checking that a file is text.
@@ -96,7 +96,7 @@ def parse_file(
 ) -> FileResult:
     """Parse one file as a stream (memory does not grow with its size); ``format`` forces a parser
     instead of sniffing; ``utc_offset`` (minutes east of UTC) applies where the log does not say its
-    own; ``workers`` > 1 parses fast-path chunks in that many processes; ``sink`` receives the event
+    own; ``workers`` > 1 parses fast-path chunks in that many threads; ``sink`` receives the event
     tables instead of the result keeping them; lines longer than ``max_line`` characters are cut to it
     and counted in ``long_lines``."""
     result = FileResult(source=str(path))
