@@ -18,7 +18,7 @@ from lark import Token, Transformer, UnexpectedInput, v_args
 
 from umlogs.parsers.event import Event, ParseIssue
 from umlogs.parsers.grammar import parser
-from umlogs.parsers.message import carried, hresult_codes, is_failure, normalize_code
+from umlogs.parsers.message import carried, is_failure, normalize_code
 
 NAME = "windows_update"
 DESCRIPTION = "WindowsUpdate.log: classic WUA 7.x (tab separated) and Get-WindowsUpdateLog (Windows 10+)"

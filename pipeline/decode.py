@@ -243,64 +243,6 @@ def iter_arrow(stream, *, chunk_bytes: int = CHUNK_BYTES, max_line: int = MAX_LI
 PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 
 
-# The characters Python's str.strip() removes: a line of only these is blank.
-PY_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
-
-
-def _arrow_blocks(stream, stats: StreamStats, chunk_bytes: int, max_line: int):
-    """Lines as Arrow blocks. UTF-8 (the common case) is split as bytes and validated by Arrow, with
-    no Python string made; at the first block that is not valid UTF-8, or a line longer than
-    ``max_line`` bytes, or with a UTF-16 BOM, the rest goes through :func:`_text_chunks`."""
-    head, eof = b"", False
-    while len(head) < 3:  # enough for any BOM, even from a stream that returns a few bytes at a time
-        more = stream.read(chunk_bytes)
-        if not more:
-            eof = True
-            break
-        head += more
-    stats.bytes = len(head)
-    bom = next(((b, name) for b, name in _BOMS if head.startswith(b)), None)
-    if bom:
-        stats.encoding, stats.decided, head = bom[1], True, head[len(bom[0]) :]
-    carry, multibyte = head, False
-    while stats.encoding in ("utf-8", "utf-8-sig") and not eof:
-        more = stream.read(chunk_bytes)
-        stats.bytes += len(more)
-        eof = not more
-        data = carry + more
-        cut = len(data) - 1 if eof and data.endswith(b"\n") else data.rfind(b"\n")
-        if cut < 0 and not eof:
-            if len(data) > max_line + 1:
-                break  # an endless line: the text path keeps its start
-            carry = data
-            continue
-        block, carry = (data[: cut + 1], data[cut + 1 :]) if cut >= 0 else (b"", data)
-        lines = _utf8_lines(block)
-        if lines is None:
-            carry = block + carry
-            break
-        multibyte = multibyte or (not block.isascii() and _has_multibyte(block.decode("utf-8")))
-        if len(lines):
-            yield _block(lines, stats, max_line)
-        if len(carry) > max_line + 1:
-            break
-    else:
-        if eof and not carry:
-            return
-    yield from _blocks(_text_chunks(carry, stream, stats, chunk_bytes, multibyte), stats, max_line)
-
-
-def _utf8_lines(block: bytes) -> pa.Array | None:
-    """The ``\\n``-ended lines of ``block`` (their ``\\r\\n`` as ``\\n``), or ``None`` if it is not UTF-8."""
-    if b"\r" in block:
-        block = block.replace(b"\r\n", b"\n")
-    pieces = pc.split_pattern(pa.array([block[:-1]], pa.binary()), b"\n").flatten()
-    try:
-        return pieces.cast(pa.string())
-    except pa.ArrowInvalid:
-        return None
-
-
 def _arrow_blocks(stream, stats: StreamStats, chunk_bytes: int, max_line: int):
     """Lines as Arrow blocks. UTF-8 (the common case) is split as bytes and validated by Arrow, with
     no Python string made; from the first block that is not valid UTF-8, or a line longer than
