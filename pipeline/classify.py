@@ -44,8 +44,8 @@ _FAILURES = f"""
 WITH coded AS (
     SELECT event_id, format, host, source, line_no, timestamp, level, message, message_id, operation,
            unnest(hresults) AS code,
-           exit_code IS NOT NULL OR regexp_matches(message, '{_OUTCOME}')
-               OR attrs['report_status'] = 'Failure' OR level = 'fatal' AS outcome
+           exit_code IS NOT NULL OR attrs['report_status'] = 'Failure' OR level = 'fatal'
+               OR message_id IN (SELECT message_id FROM {TABLE} WHERE regexp_matches(message, '{_OUTCOME}')) AS outcome
     FROM events WHERE len(hresults) > 0
 ), succeeded AS (
     SELECT host, source, max(line_no) AS last_success FROM events

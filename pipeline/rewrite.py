@@ -171,11 +171,29 @@ def _condition(expr: dict, relations: list[_Relation], formats: dict[str, set[st
         for child in expr["children"]:
             for name, allowed in _format_terms(child, relations):
                 formats[name] = formats[name] & allowed if name in formats else allowed
+        expr["children"] = _merge_message_terms(expr["children"], relations)
     changed = False
     for i, child in enumerate(expr["children"]):
         expr["children"][i], child_changed = _condition(child, relations, formats)
         changed |= child_changed
     return expr, changed
+
+
+def _merge_message_terms(terms: list[dict], relations: list[_Relation]) -> list[dict]:
+    """The terms of an AND, those that read only one relation's message joined into one AND term, so
+    that they become one lookup instead of several."""
+    merged: dict[str, list[dict]] = {}
+    out = []
+    for term in terms:
+        relation = _message_only(term, relations)
+        if relation is None:
+            out.append(term)
+        elif relation.name not in merged:
+            merged[relation.name] = [term]
+            out.append({"class": "CONJUNCTION", "type": "CONJUNCTION_AND", "alias": "", "children": merged[relation.name]})
+        else:
+            merged[relation.name].append(term)
+    return [t["children"][0] if t["class"] == "CONJUNCTION" and len(t["children"]) == 1 else t for t in out]
 
 
 def _message_only(expr: dict, relations: list[_Relation]) -> _Relation | None:
