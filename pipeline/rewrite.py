@@ -122,10 +122,12 @@ def _relations(table: dict, ctes: dict[str, dict]) -> Iterable[_Relation]:
             cte = ctes[name]
             columns = frozenset(a.lower() for a in cte["aliases"]) or _output_columns(cte["query_node"])
             yield _Relation((table["alias"] or name).lower(), False, columns)
-        else:
-            yield _Relation((table["alias"] or name).lower(), plain and name in MESSAGE_TABLES, None)
+        else:  # columns renamed with an alias list (events AS e(a, b, …)) are not the table's
+            renamed = bool(table.get("column_name_alias"))
+            yield _Relation((table["alias"] or name).lower(), plain and name in MESSAGE_TABLES and not renamed, None)
     elif kind == "SUBQUERY":
-        yield _Relation(table["alias"].lower(), False, _output_columns(table["subquery"]["node"]))
+        columns = None if table.get("column_name_alias") else _output_columns(table["subquery"]["node"])
+        yield _Relation(table["alias"].lower(), False, columns)
     elif kind != "EMPTY":
         yield _Relation(table.get("alias", "").lower(), False, None)
 

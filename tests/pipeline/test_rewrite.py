@@ -65,6 +65,11 @@ UNCHANGED = [
     "SELECT event_id FROM events WHERE len(list_filter([format], lambda message: message = 'x')) = 0",
     # random() must stay per event
     "SELECT event_id FROM events WHERE length(message) + random() > 0",
+    # renamed columns: this "message" is the event's level
+    "SELECT event_id FROM events AS e(event_id, format, host, source, line_no, line_count, timestamp, "
+    "timestamp_text, utc_offset, timestamp_utc, pid, tid, component, message) WHERE e.message = 'error'",
+    "SELECT event_id FROM events JOIN (SELECT event_id, level FROM failures) AS f(event_id, message) USING (event_id) "
+    "WHERE f.message = 'error'",
     # only WHERE clauses are rewritten
     "SELECT event_id, regexp_matches(message, 'fail') AS failed FROM events",
 ]
