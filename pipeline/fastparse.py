@@ -66,8 +66,8 @@ def parse_chunk(
     con = _connection()
     try:
         with _registered(con, _chunk=chunk):
-            values = ", ".join(map(_literal, (parser.NAME, host or "", source)))
-            taken = con.sql(f"EXECUTE {_prepared(con, parser)}({values})").to_arrow_table()
+            key = "\x1f".join((parser.NAME, host or "", source, ""))  # what every event id starts with
+            taken = con.sql(f"EXECUTE {_prepared(con, parser)}({_literal(key)})").to_arrow_table()
     except BaseException:  # a query cut short leaves its connection unusable: start afresh next time
         _local.con = None
         con.close()
@@ -186,7 +186,8 @@ def _fast_query(parser: ModuleType) -> str:
     """One query: match and split the lines, extract what each distinct message carries (messages
     repeat: real logs have 2-36% distinct ones), join back, and compute every event column. Lines
     the guard marks are taken only when they fully match what the guard stands for (a REPORT EVENT
-    record), whose fields :func:`sql_report` adds."""
+    record), whose fields :func:`sql_report` adds. ``$1`` is what every event id of the file hashes
+    before the line number (see :attr:`Event.event_id`)."""
     lr = line_regex(parser.NAME)
     first, rest, group, matched = _passes(lr)
     fields = parser.sql_fields(lambda name: name)
@@ -206,7 +207,7 @@ def _fast_query(parser: ModuleType) -> str:
     ), fields AS MATERIALIZED (
         SELECT line_no, utc_offset, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())},
                CASE WHEN _guarded THEN string_split(message, chr(9)) END AS _parts,
-               md5(concat_ws(chr(31), $1, $2, $3, CAST(line_no AS VARCHAR), line)) AS event_id
+               md5($1 || CAST(line_no AS VARCHAR) || chr(31) || line) AS event_id
         FROM matched WHERE NOT _guarded OR regexp_full_match(line, {_literal(lr.guarded or "")})
     ), found AS MATERIALIZED (
         SELECT message, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM (SELECT DISTINCT message FROM fields)
