@@ -176,6 +176,8 @@ def sql_carried(msg: str) -> tuple[dict[str, str], dict[str, str], dict[str, str
         # and the revision: the GUID and the revision are read back from those positions.
         "_l_update_ids": "list_transform(_m_revised, lambda m: upper(substr(m, 1 + CAST(starts_with(m, '{') AS INTEGER), 36)) || '.' || regexp_extract(m, '[0-9]+$', 0))",
         "_l_guids": "list_transform(_m_guid, lambda x: upper(x))",
+        # The banner's text, lower-cased once for the operation's word tests.
+        "_l_operation_text": _sql_ascii_lower(operation_text),
     }
     fields = {
         "hresults": _sql_unique(f"list_filter(_l_codes, lambda x: {failure})"),
@@ -185,7 +187,7 @@ def sql_carried(msg: str) -> tuple[dict[str, str], dict[str, str], dict[str, str
         "guids": _sql_unique("_l_guids"),
         "caller_id": "NULLIF(_m_caller, '')",
         "urls": _sql_unique("_m_url"),
-        "operation": _sql_operation(operation_text),
+        "operation": _sql_operation("_l_operation_text"),
         "operation_phase": f"(CASE WHEN _m_is_banner THEN {_sql_ascii_lower('_m_banner.phase')} END)",
         "exit_code": f"(CASE WHEN _m_is_banner THEN {_sql_exit_code('_m_banner.text')} END)",
     }
@@ -221,14 +223,14 @@ def _sql_ascii_lower(text: str) -> str:
     return f"translate({text}, {_sql_literal(string.ascii_uppercase)}, {_sql_literal(string.ascii_lowercase)})"
 
 
-def _sql_operation(text: str) -> str:
-    lowered = _sql_ascii_lower(text)
+def _sql_operation(lowered: str) -> str:
+    """:func:`_operation` of a banner text already lower-cased (ASCII only), as :func:`_operation` does."""
     cases = " ".join(
         f"WHEN {' OR '.join(f'contains({lowered}, {_sql_literal(w)})' for w in words)} THEN {_sql_literal(name)}"
         for name, words in _OPERATIONS
     )
     first = f"rtrim(regexp_extract({lowered}, {_sql_literal(_FIRST_WORD.pattern)}, 1), ':')"
-    return f"(CASE WHEN {text} IS NULL THEN NULL {cases} ELSE NULLIF({first}, '') END)"
+    return f"(CASE WHEN {lowered} IS NULL THEN NULL {cases} ELSE NULLIF({first}, '') END)"
 
 
 def _sql_exit_code(text: str) -> str:
