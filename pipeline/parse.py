@@ -29,7 +29,7 @@ from umlogs.pipeline.decode import MAX_LINE_CHARS, NotText, check_text, iter_arr
 from umlogs.pipeline.store import event_from_row, events_table
 
 # Lines per fast-path chunk: large enough to amortize a query, small enough to bound memory.
-CHUNK_LINES = 25_000
+CHUNK_LINES = 20_000
 # Events per batch on the Lark path.
 BATCH_EVENTS = 100_000
 # Bytes read before sniffing and checking that a file is text.
