@@ -266,14 +266,4 @@ def sql_report(parts: str, found) -> dict[str, str]:
     }
 
 
-def sql_banner_offset(message: str) -> str:
-    """The offset :func:`banner_offset` reads from a banner, or NULL, in DuckDB."""
-    tz = "'" + _TZ_BANNER.pattern.replace("'", "''") + "'"
-    parts = [f"regexp_extract({message}, {tz}, {n})" for n in (1, 2, 3)]
-    return (
-        f"(CASE WHEN contains({message}, 'Logging initialized') AND regexp_matches({message}, {tz}) THEN "
-        f"(CASE WHEN {parts[0]} = '-' THEN -1 ELSE 1 END) * (CAST({parts[1]} AS INTEGER) * 60 + CAST({parts[2]} AS INTEGER)) END)"
-    )
-
-
 __all__ = ["NAME", "DESCRIPTION", "EVENT_TYPE", "sniff", "parse", "banner_offset", "sql_fields", "sql_level", "sql_report"]

@@ -143,7 +143,7 @@ def summary_text(s) -> str:
         f"+ rejected {s.rejected} ({'true' if s.consistent else 'FALSE'}); {s.duplicates} duplicates",
         f"events {s.events}, parse issues {s.issues}, {s.bytes / 1e6:.1f} MB read, "
         f"elapsed {s.elapsed:.1f} s ({rate:,.0f} events/s)",
-        f"lines read = event lines + issue lines + blank in every parsed file ("
+        "lines read = event lines + issue lines + blank in every parsed file ("
         + ("true" if not s.unaccounted else f"FALSE for {len(s.unaccounted)}: {s.unaccounted[0]}") + ")"
         + (f"; {s.long_lines} lines longer than --max-line cut" if s.long_lines else ""),
     ]
