@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import doctest
 
-import pytest
 from pydantic import BaseModel
 
 from umlogs.pipeline.export import ocsf, serialize
