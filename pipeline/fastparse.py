@@ -1,7 +1,8 @@
 """The fast path of the parse stage: a chunk of lines into an Arrow table of events in one DuckDB
-query, using the grammar's line rules compiled to a regular expression
-(:mod:`umlogs.parsers.fastpath`) and the message terminals as SQL (:func:`~umlogs.parsers.message.sql_carried`).
-Lines the regular expression does not take go to the Lark parser, so the result is exactly what
+query (prepared once on each thread's connection), using the grammar's line rules compiled to
+regular expressions (:mod:`umlogs.parsers.fastpath`) and the message terminals as SQL
+(:func:`~umlogs.parsers.message.sql_carried`), computed once per distinct message of the chunk.
+Lines the regular expressions do not take go to the Lark parser, so the result is exactly what
 ``parser.parse`` yields — tests/parsers/test_fastpath.py checks it on generated input and the corpus.
 
 A format takes part when its parser module has ``sql_fields`` (today: windows_update).
