@@ -16,6 +16,7 @@ A format takes part when its parser module has ``sql_fields`` (today: windows_up
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import re
 import threading
@@ -68,7 +69,7 @@ def parse_chunk(
     try:
         with _registered(con, _chunk=chunk):
             key = "\x1f".join((parser.NAME, host or "", source, ""))  # what every event id starts with
-            taken = con.sql(f"EXECUTE {_prepared(con, parser)}({_literal(key)})").to_arrow_table()
+            taken = con.sql(f"EXECUTE {_prepared(con, parser, _guarded(parser, lines))}({_literal(key)})").to_arrow_table()
     except BaseException:  # a query cut short leaves its connection unusable: start afresh next time
         _local.con = None
         con.close()
@@ -159,13 +160,20 @@ def _connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _prepared(con: duckdb.DuckDBPyConnection, parser: ModuleType) -> str:
+def _guarded(parser: ModuleType, lines: pa.Array) -> bool:
+    """True when some line may be one the guard marks (it holds the guard's literal text)."""
+    lr = line_regex(parser.NAME)
+    return lr.guard is not None and pc.any(pc.match_substring(lines, lr.guard_literal)).as_py() is True
+
+
+def _prepared(con: duckdb.DuckDBPyConnection, parser: ModuleType, guarded: bool) -> str:
     """The name of ``parser``'s fast query prepared on ``con``: planned once per connection, not per
-    chunk (planning the query costs as much as running it on a few thousand lines)."""
-    name = f"umlogs_{parser.NAME}"
+    chunk (planning the query costs as much as running it on a few thousand lines). Chunks with no
+    line the guard could mark get the query without the guard's part, which is cheaper to start."""
+    name = f"umlogs_{parser.NAME}_{'guarded' if guarded else 'plain'}"
     prepared = _local.__dict__.setdefault("prepared", set())
     if (id(con), name) not in prepared:
-        con.execute(f"PREPARE {name} AS {_fast_query(parser)}")
+        con.execute(f"PREPARE {name} AS {_fast_query(parser, guarded)}")
         prepared.add((id(con), name))
     return name
 
@@ -183,13 +191,15 @@ def _registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table):
 
 
 @functools.cache
-def _fast_query(parser: ModuleType) -> str:
+def _fast_query(parser: ModuleType, guarded: bool = True) -> str:
     """One query: match and split the lines, extract what each distinct message carries (messages
     repeat: real logs have 2-36% distinct ones), join back, and compute every event column. Lines
     the guard marks are taken only when they fully match what the guard stands for (a REPORT EVENT
-    record), whose fields :func:`sql_report` adds. ``$1`` is what every event id of the file hashes
-    before the line number (see :attr:`Event.event_id`)."""
+    record), whose fields :func:`sql_report` adds; without ``guarded``, the query for chunks where no
+    line holds the guard's literal. ``$1`` is what every event id of the file hashes before the line
+    number (see :attr:`Event.event_id`)."""
     lr = line_regex(parser.NAME)
+    lr = lr if guarded else dataclasses.replace(lr, guard=None, guarded=None)
     first, rest, group, matched = _passes(lr)
     fields = parser.sql_fields(lambda name: name)
     raw, lists, carried = sql_carried("message")
