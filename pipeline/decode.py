@@ -297,19 +297,17 @@ def _lines(block: str | bytes, stats: StreamStats, max_line: int) -> pa.Array:
     """The lines of ``block`` (text ending with a newline, UTF-8 bytes or a string) as an Arrow array,
     counted in ``stats``. Raises ``pa.ArrowInvalid`` for bytes that are not UTF-8."""
     newline, cr = ("\n", "\r") if isinstance(block, str) else (b"\n", b"\r")
-    if len(block) <= max_line:  # no line can be long: only the \r of each \r\n to drop
-        pieces = _split(block[:-1], newline)
-        if cr in block:
-            ends = pc.ends_with(pieces, "\r")
-            cut = pc.utf8_slice_codeunits(pieces, 0, -1)
-            pieces = cut if pc.all(ends).as_py() else pc.if_else(ends, cut, pieces)
-    else:  # a line is long when its text with the \r of a CRLF is longer than max_line
-        pieces = _split(block[:-1], newline)
-        long = pc.greater(pc.utf8_length(pieces), max_line)
-        pieces = pc.if_else(pc.ends_with(pieces, "\r"), pc.utf8_slice_codeunits(pieces, 0, -1), pieces)
-        if long_count := pc.sum(long).as_py():
-            pieces = pc.if_else(long, pc.utf8_slice_codeunits(pieces, 0, max_line), pieces)
-            stats.long_lines += long_count
+    pieces = _split(block[:-1], newline)
+    # A line is long when its text with the \r of a CRLF is longer than max_line (none can be in a
+    # block no longer than that).
+    long = pc.greater(pc.utf8_length(pieces), max_line) if len(block) > max_line else None
+    if cr in block:  # drop the \r of each \r\n
+        ends = pc.ends_with(pieces, "\r")
+        cut = pc.utf8_slice_codeunits(pieces, 0, -1)
+        pieces = cut if pc.all(ends).as_py() else pc.if_else(ends, cut, pieces)
+    if long is not None and (long_count := pc.sum(long).as_py()):
+        pieces = pc.if_else(long, pc.utf8_slice_codeunits(pieces, 0, max_line), pieces)
+        stats.long_lines += long_count
     stats.lines += len(pieces)
     stats.blank += pc.sum(pc.equal(pc.binary_length(pc.utf8_ltrim(pieces, PY_WHITESPACE)), 0)).as_py() or 0
     return pieces
