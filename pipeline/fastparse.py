@@ -38,12 +38,11 @@ _local = threading.local()
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """The events of a chunk (an Arrow table in :data:`EVENT_SCHEMA`, ordered by line), its parse
-    issues, and the UTC offset in force after its last line."""
+    """The events of a chunk (an Arrow table in :data:`EVENT_SCHEMA`, ordered by line) and its parse
+    issues."""
 
     events: pa.Table
     issues: list[ParseIssue]
-    utc_offset: int | None
 
 
 def supports(parser: ModuleType) -> bool:
@@ -62,7 +61,7 @@ def parse_chunk(
 ) -> Chunk:
     """Parse ``lines`` (numbered from ``first_line_no``); blank lines yield nothing."""
     lines = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
-    offsets, last = line_offsets(parser, lines, source, utc_offset)
+    offsets = line_offsets(parser, lines, source, utc_offset)
     numbers = pa.array(range(first_line_no, first_line_no + len(lines)), pa.int64())
     chunk = pa.table({"line_no": numbers, "line": lines, "utc_offset": offsets})
     con = _connection()
@@ -77,25 +76,23 @@ def parse_chunk(
     taken = taken if _ascending(taken.column("line_no")) else taken.sort_by("line_no")
     fast = _in_schema(taken, lines, first_line_no, {"format": parser.NAME, "host": host or None, "source": source})
     if taken.num_rows == len(lines):
-        return Chunk(fast, [], last)
+        return Chunk(fast, [])
     rest = chunk.filter(pc.invert(pc.is_in(numbers, value_set=taken.column("line_no"))))
     slow = [row for row in zip(*(rest.column(c).to_pylist() for c in rest.column_names)) if row[1].strip()]
     events, issues = _lark(parser, slow, source, host)
     if not events:
-        return Chunk(fast, issues, last)
-    return Chunk(pa.concat_tables([fast, events_table(events)]).sort_by("line_no"), issues, last)
+        return Chunk(fast, issues)
+    return Chunk(pa.concat_tables([fast, events_table(events)]).sort_by("line_no"), issues)
 
 
-def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | None) -> tuple[pa.Array, int | None]:
-    """The UTC offset in force at each line (the last banner's at or before it, else ``start``), and
-    after the last. Banners are rare: only lines naming one are read, as the sequential parse reads
-    them.
+def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | None) -> pa.Array:
+    """The UTC offset in force at each line: the last banner's at or before it, else ``start``.
+    Banners are rare: only lines naming one are read, as the sequential parse reads them.
 
     >>> from umlogs.parsers import windows_update
     >>> banner = "2018-10-02\\t11:21:58:874\\t 408\\t1224\\tMisc\\t===  Logging initialized (build: 7.6, tz: +0300)  ==="
-    >>> offsets, last = line_offsets(windows_update, pa.array(["x", banner, "y"]), "x.log", None)
-    >>> offsets.to_pylist(), last
-    ([None, 180, 180], 180)
+    >>> line_offsets(windows_update, pa.array(["x", banner, "y"]), "x.log", None).to_pylist()
+    [None, 180, 180]
     """
     marked = _banner_lines(parser, lines)
     changes, offset = [], start
@@ -105,11 +102,11 @@ def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | 
             changes.append((i, found))
             offset = found
     if not changes:
-        return pa.repeat(pa.scalar(start, pa.int16()), len(lines)), start
+        return pa.repeat(pa.scalar(start, pa.int16()), len(lines))
     # Each line takes the value of the last change at or before it: a running count indexes them.
     at = pc.is_in(pa.array(range(len(lines)), pa.int64()), value_set=pa.array([i for i, _ in changes], pa.int64()))
     values = pa.array([start, *(o for _, o in changes)], pa.int16())
-    return pc.take(values, pc.cumulative_sum(pc.cast(at, pa.int64()))), offset
+    return pc.take(values, pc.cumulative_sum(pc.cast(at, pa.int64())))
 
 
 def offset_after(parser: ModuleType, lines: pa.Array, source: str, start: int | None) -> int | None:
@@ -156,7 +153,7 @@ def _connection() -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config={"threads": 1})
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
-        _local.con = con
+        _local.con, _local.prepared = con, set()
     return con
 
 
@@ -171,10 +168,9 @@ def _prepared(con: duckdb.DuckDBPyConnection, parser: ModuleType, guarded: bool)
     chunk (planning the query costs as much as running it on a few thousand lines). Chunks with no
     line the guard could mark get the query without the guard's part, which is cheaper to start."""
     name = f"umlogs_{parser.NAME}_{'guarded' if guarded else 'plain'}"
-    prepared = _local.__dict__.setdefault("prepared", set())
-    if (id(con), name) not in prepared:
+    if name not in _local.prepared:  # the names prepared on this thread's connection
         con.execute(f"PREPARE {name} AS {_fast_query(parser, guarded)}")
-        prepared.add((id(con), name))
+        _local.prepared.add(name)
     return name
 
 
