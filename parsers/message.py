@@ -146,9 +146,9 @@ def sql_carried(msg: str) -> tuple[dict[str, str], dict[str, str], dict[str, str
     twice: the raw matches (columns ``_m_*`` over ``msg``), the lists made of them (``_l_*``), and
     the fields. The patterns are grammar text, never log text.
     """
-    hr = _sql_literal(terminal_regex(_GRAMMAR, "HRESULT").pattern)
-    banner = _sql_literal(terminal_regex(_GRAMMAR, "BANNER").pattern)
-    titled = _sql_literal(terminal_regex(_GRAMMAR, "TITLE_BANNER").pattern)
+    hr = sql_literal(terminal_regex(_GRAMMAR, "HRESULT").pattern)
+    banner = sql_literal(terminal_regex(_GRAMMAR, "BANNER").pattern)
+    titled = sql_literal(terminal_regex(_GRAMMAR, "TITLE_BANNER").pattern)
     # Each scan runs only where a necessary part of its terminal occurs (a cheap test).
     raw = {
         "_m_hr": _when(f"regexp_matches({msg}, '0[xX]|[0-9A-Fa-f]{{8}}')", f"regexp_extract_all({msg}, {hr}, 0)"),
@@ -156,7 +156,7 @@ def sql_carried(msg: str) -> tuple[dict[str, str], dict[str, str], dict[str, str
         "_m_revised": _when(f"contains({msg}, '-')", _extract_all("REVISED_GUID", msg, 0)),
         "_m_guid": _when(f"contains({msg}, '-')", _extract_all("ANY_GUID", msg, 1)),
         "_m_url": _when(f"contains({msg}, '://')", _extract_all("URL", msg, 0)),
-        "_m_caller": f"(CASE WHEN regexp_matches({msg}, 'C(?:all|li)e[rn]t?I[Dd]') THEN regexp_extract({msg}, {_sql_literal(terminal_regex(_GRAMMAR, 'CALLER').pattern)}, 1) ELSE '' END)",
+        "_m_caller": f"(CASE WHEN regexp_matches({msg}, 'C(?:all|li)e[rn]t?I[Dd]') THEN regexp_extract({msg}, {sql_literal(terminal_regex(_GRAMMAR, 'CALLER').pattern)}, 1) ELSE '' END)",
         "_m_banner": f"regexp_extract({msg}, {banner}, ['mark', 'phase', 'text'])",
         "_m_is_banner": f"regexp_matches({msg}, {banner})",
         "_m_titled": f"(CASE WHEN contains({msg}, '+++') AND regexp_matches({msg}, {titled}) THEN regexp_extract({msg}, {titled}, 1) END)",
@@ -202,10 +202,15 @@ def _when(condition: str, scan: str) -> str:
 
 
 def _extract_all(terminal: str, msg: str, group: int) -> str:
-    return f"regexp_extract_all({msg}, {_sql_literal(terminal_regex(_GRAMMAR, terminal).pattern)}, {group})"
+    return f"regexp_extract_all({msg}, {sql_literal(terminal_regex(_GRAMMAR, terminal).pattern)}, {group})"
 
 
-def _sql_literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal (for DuckDB).
+
+    >>> sql_literal("it's")
+    "'it''s'"
+    """
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -220,21 +225,21 @@ def _sql_unique(values: str) -> str:
 
 
 def _sql_ascii_lower(text: str) -> str:
-    return f"translate({text}, {_sql_literal(string.ascii_uppercase)}, {_sql_literal(string.ascii_lowercase)})"
+    return f"translate({text}, {sql_literal(string.ascii_uppercase)}, {sql_literal(string.ascii_lowercase)})"
 
 
 def _sql_operation(lowered: str) -> str:
     """:func:`_operation` of a banner text already lower-cased (ASCII only), as :func:`_operation` does."""
     cases = " ".join(
-        f"WHEN {' OR '.join(f'contains({lowered}, {_sql_literal(w)})' for w in words)} THEN {_sql_literal(name)}"
+        f"WHEN {' OR '.join(f'contains({lowered}, {sql_literal(w)})' for w in words)} THEN {sql_literal(name)}"
         for name, words in _OPERATIONS
     )
-    first = f"rtrim(regexp_extract({lowered}, {_sql_literal(_FIRST_WORD.pattern)}, 1), ':')"
+    first = f"rtrim(regexp_extract({lowered}, {sql_literal(_FIRST_WORD.pattern)}, 1), ':')"
     return f"(CASE WHEN {lowered} IS NULL THEN NULL {cases} ELSE NULLIF({first}, '') END)"
 
 
 def _sql_exit_code(text: str) -> str:
-    hr = _sql_literal(terminal_regex(_GRAMMAR, "HRESULT").pattern)
+    hr = sql_literal(terminal_regex(_GRAMMAR, "HRESULT").pattern)
     whole, hexa, bare = (f"regexp_extract_all({text}, {hr}, {n})" for n in (0, 1, 2))
     position = f"list_position(list_transform({whole}, lambda m: {_sql_ascii_lower('left(m, 4)')} = 'exit'), true)"
     return f"(CASE WHEN {position} > 0 THEN {_sql_norm(f'coalesce({hexa}[{position}], {bare}[{position}])')} END)"

@@ -30,6 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from umlogs.parsers.message import sql_literal
 from umlogs.pipeline.dataset import read_events
 from umlogs.pipeline.hresult import catalog_table
 from umlogs.pipeline.rewrite import TABLE, columns_read, per_message
@@ -145,7 +146,7 @@ def _load(con: duckdb.DuckDBPyConnection, events: pa.Table | object, columns: li
     for n, name in enumerate(formats):
         part = table if len(formats) == 1 else table.filter(pc.equal(table["format"].cast(pa.string()), name))
         con.register(f"_events_{n}", part)
-        parts.append(f"SELECT * REPLACE ({_literal(name)} AS format) FROM _events_{n}")
+        parts.append(f"SELECT * REPLACE ({sql_literal(name)} AS format) FROM _events_{n}")
     if not parts:
         con.register("_events_0", table)
         parts.append("SELECT * FROM _events_0")
@@ -154,15 +155,6 @@ def _load(con: duckdb.DuckDBPyConnection, events: pa.Table | object, columns: li
     con.execute(f"""CREATE TABLE {TABLE} AS
         SELECT message_id, format, message FROM (SELECT DISTINCT message_id, format FROM events) JOIN _texts USING (message_id)""")
     con.unregister("_texts")
-
-
-def _literal(text: str) -> str:
-    """A SQL string literal.
-
-    >>> _literal("it's")
-    "'it''s'"
-    """
-    return "'" + text.replace("'", "''") + "'"
 
 
 def check_rules(rules: Sequence[Rule]) -> None:

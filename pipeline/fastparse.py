@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from umlogs.parsers.event import Event, ParseIssue
 from umlogs.parsers.fastpath import LineRegex, line_regex
-from umlogs.parsers.message import sql_carried
+from umlogs.parsers.message import sql_carried, sql_literal
 from umlogs.pipeline.store import EVENT_SCHEMA, events_table
 
 _local = threading.local()
@@ -68,7 +68,7 @@ def parse_chunk(
     try:
         with _registered(con, _chunk=chunk):
             key = "\x1f".join((parser.NAME, host or "", source, ""))  # what every event id starts with
-            taken = con.sql(f"EXECUTE {_prepared(con, parser, _guarded(parser, lines))}({_literal(key)})").to_arrow_table()
+            taken = con.sql(f"EXECUTE {_prepared(con, parser, _guarded(parser, lines))}({sql_literal(key)})").to_arrow_table()
     except BaseException:  # a query cut short leaves its connection unusable: start afresh next time
         _local.con = None
         con.close()
@@ -199,7 +199,7 @@ def _fast_query(parser: ModuleType, guarded: bool = True) -> str:
     first, rest, group, matched = _passes(lr)
     fields = parser.sql_fields(lambda name: name)
     raw, lists, carried = sql_carried("message")
-    guarded = f"contains(line, {_literal(lr.guard_literal)}) AND regexp_matches(line, {_literal(lr.guard)})" if lr.guard else "false"
+    guarded = f"contains(line, {sql_literal(lr.guard_literal)}) AND regexp_matches(line, {sql_literal(lr.guard)})" if lr.guard else "false"
     report = parser.sql_report("_parts", lambda name: f"f.{name}") if lr.guard else {}
     final = {name: f"(CASE WHEN _guarded THEN {sql} ELSE f.{name} END)" for name, sql in report.items() if name not in ("attrs", "report_status")}
     attrs = f"(CASE WHEN _guarded THEN {report['attrs']} ELSE MAP {{}}::MAP(VARCHAR, VARCHAR) END)" if lr.guard else "MAP {}::MAP(VARCHAR, VARCHAR)"
@@ -215,7 +215,7 @@ def _fast_query(parser: ModuleType, guarded: bool = True) -> str:
         SELECT line_no, utc_offset, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())},
                CASE WHEN _guarded THEN string_split(message, chr(9)) END AS _parts,
                md5($1 || CAST(line_no AS VARCHAR) || chr(31) || line) AS event_id
-        FROM matched WHERE NOT _guarded OR regexp_full_match(line, {_literal(lr.guarded or "")})
+        FROM matched WHERE NOT _guarded OR regexp_full_match(line, {sql_literal(lr.guarded or "")})
     ), found AS MATERIALIZED (
         SELECT message, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM (SELECT DISTINCT message FROM fields)
     ), listed AS MATERIALIZED (
@@ -243,7 +243,7 @@ def _passes(lr: LineRegex) -> tuple[str, str, Callable[[str], str], str]:
     the condition that some branch matched."""
     def extract(b: int, p: int) -> str:
         names = ", ".join(f"'{g}'" for g in lr.branches[b][p].groups)
-        return f"regexp_extract(line, {_literal(lr.branches[b][p].pattern)}, [{names}])"
+        return f"regexp_extract(line, {sql_literal(lr.branches[b][p].pattern)}, [{names}])"
 
     took = [f"coalesce(_b{b}p0.{branch[0].groups[0]}, '') <> ''" for b, branch in enumerate(lr.branches)]
     first = ", ".join(f"{extract(b, 0)} AS _b{b}p0" for b in range(len(lr.branches)))
@@ -286,7 +286,3 @@ def _lark(parser: ModuleType, slow: list[tuple[int, str, int | None]], source: s
         for item in parser.parse([line], source, host=host, utc_offset=offset, first_line_no=line_no):
             (issues if isinstance(item, ParseIssue) else events).append(item)
     return events, issues
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
