@@ -76,6 +76,24 @@ ISSUE_SCHEMA = pa.schema(
 )
 
 _COMPUTED = {"event_id", "timestamp_utc"}
+# Columns that hold a new value on nearly every row: a dictionary only grows until the writer drops
+# it, and min/max statistics prune nothing. Leaving both out of these (and statistics out of
+# ``message``) writes 1M events in ~0.3 s less CPU, to a 5-7% smaller file (docs/performance.md).
+_UNIQUE_COLUMNS = {"event_id", "raw", "timestamp_text"}
+_NO_STATISTICS = _UNIQUE_COLUMNS | {"message", "text"}
+
+
+def parquet_options(schema: pa.Schema) -> dict:
+    """How umlogs writes Parquet: zstd; dictionaries and statistics only where they pay.
+
+    >>> parquet_options(pa.schema([("raw", pa.string()), ("level", pa.string())]))["use_dictionary"]
+    ['level']
+    """
+    return {
+        "compression": "zstd",
+        "use_dictionary": [f.name for f in schema if f.name not in _UNIQUE_COLUMNS],
+        "write_statistics": [f.name for f in schema if f.name not in _NO_STATISTICS],
+    }
 
 
 def events_table(events: Iterable[Event]) -> pa.Table:
@@ -148,7 +166,7 @@ def parquet_sink(path: Path, schema: pa.Schema = EVENT_SCHEMA):
     failure: list[BaseException] = []
 
     def write() -> None:
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        with pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as writer:
             while (table := queue.get()) is not None:
                 if not failure:
                     try:
@@ -181,7 +199,7 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, **parquet_options(table.schema))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
