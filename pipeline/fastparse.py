@@ -62,7 +62,7 @@ def parse_chunk(
     """Parse ``lines`` (numbered from ``first_line_no``); blank lines yield nothing."""
     lines = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
     offsets = line_offsets(parser, lines, source, utc_offset)
-    numbers = pa.array(range(first_line_no, first_line_no + len(lines)), pa.int64())
+    numbers = _counting(first_line_no, len(lines))
     chunk = pa.table({"line_no": numbers, "line": lines, "utc_offset": offsets})
     con = _connection()
     try:
@@ -104,7 +104,7 @@ def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | 
     if not changes:
         return pa.repeat(pa.scalar(start, pa.int16()), len(lines))
     # Each line takes the value of the last change at or before it: a running count indexes them.
-    at = pc.is_in(pa.array(range(len(lines)), pa.int64()), value_set=pa.array([i for i, _ in changes], pa.int64()))
+    at = pc.is_in(_counting(0, len(lines)), value_set=pa.array([i for i, _ in changes], pa.int64()))
     values = pa.array([start, *(o for _, o in changes)], pa.int16())
     return pc.take(values, pc.cumulative_sum(pc.cast(at, pa.int64())))
 
@@ -124,7 +124,25 @@ def offset_after(parser: ModuleType, lines: pa.Array, source: str, start: int | 
 
 
 def _banner_lines(parser: ModuleType, lines: pa.Array) -> list[int]:
-    return pc.indices_nonzero(pc.fill_null(pc.match_substring(lines, parser.BANNER_TEXT), False)).to_pylist()
+    return pc.indices_nonzero(pc.fill_null(_holding(lines, parser.BANNER_TEXT), False)).to_pylist()
+
+
+def _holding(lines: pa.Array, text: str) -> pa.BooleanArray:
+    """Which lines hold ``text``: RE2's literal search (memchr) takes 40% of ``match_substring``'s time.
+
+    >>> _holding(pa.array(["a.b", "ab"]), ".").to_pylist()
+    [True, False]
+    """
+    return pc.match_substring_regex(lines, re.escape(text))
+
+
+def _counting(start: int, count: int) -> pa.Array:
+    """``start, start + 1, ...``: ``count`` int64s, without a Python int for each.
+
+    >>> _counting(5, 3).to_pylist()
+    [5, 6, 7]
+    """
+    return pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), count), start=pa.scalar(start - 1, pa.int64()))
 
 
 def _banner_offset(parser: ModuleType, line: str, source: str, offset: int | None) -> int | None:
@@ -160,7 +178,7 @@ def _connection() -> duckdb.DuckDBPyConnection:
 def _guarded(parser: ModuleType, lines: pa.Array) -> bool:
     """True when some line may be one the guard marks (it holds the guard's literal text)."""
     lr = line_regex(parser.NAME)
-    return lr.guard is not None and pc.any(pc.match_substring(lines, lr.guard_literal)).as_py() is True
+    return lr.guard is not None and pc.any(_holding(lines, lr.guard_literal)).as_py() is True
 
 
 def _prepared(con: duckdb.DuckDBPyConnection, parser: ModuleType, guarded: bool) -> str:
@@ -267,11 +285,12 @@ def _ascending(numbers: pa.ChunkedArray) -> bool:
 
 def _in_schema(table: pa.Table, lines: pa.Array, first_line_no: int, constants: dict[str, str | None]) -> pa.Table:
     """The fast rows in :data:`EVENT_SCHEMA`: the query's columns, the raw lines taken back from the
-    chunk, the columns that are the same on every row, and no exception chains (a line holds none)."""
+    chunk (all of them, in order, when the query took every line), the columns that are the same on
+    every row, and no exception chains (a line holds none)."""
     n = table.num_rows
     chains = EVENT_SCHEMA.field("exception_chain").type
     extra = {
-        "raw": pc.take(lines, pc.subtract(table.column("line_no"), first_line_no)),
+        "raw": lines if n == len(lines) else pc.take(lines, pc.subtract(table.column("line_no"), first_line_no)),
         "line_count": pa.repeat(pa.scalar(1, pa.int32()), n),
         "exception_chain": pa.ListArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), n + 1), pa.array([], chains.value_type), type=chains),
         **{name: pa.repeat(pa.scalar(value, pa.string()), n) for name, value in constants.items()},
