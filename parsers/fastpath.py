@@ -17,7 +17,9 @@ A differential test (tests/parsers/test_fastpath.py) proves both give the same e
 For DuckDB the same rules also come as :attr:`LineRegex.branches`: one regex per alternative of
 ``start``, each in passes that capture at most four groups. RE2 extracts groups of such a regex
 with its one-pass matcher (no backtracking state) when the grammar's terminals leave no choice at
-any character, several times faster than one regex with every group.
+any character, several times faster than one regex with every group. Every pass but the last
+stops after its last group (a prefix, so it reads only the start of the line); the last is
+anchored at both ends, and decides whether the line matched.
 
 >>> [[len(p.groups) for p in branch] for branch in lr.branches]
 [[4, 2], [4, 3]]
@@ -67,7 +69,8 @@ class LineRegex:
     branches: tuple[tuple[Pass, ...], ...] = ()
     """The non-guarded rules again, a branch per alternative of ``start`` (a line matches at most
     one), each as passes of at most :data:`ONE_PASS_GROUPS` groups; the first group of each pass
-    never matches empty, so a non-empty first group means the pass matched."""
+    never matches empty, so a non-empty first group means the pass matched. Passes before the last
+    are prefixes: only the last (anchored at both ends) tells whether the line is the branch's."""
     guarded: str | None = None
     """The expansions the guard stands for, without groups and with each lookahead dropped: on a
     line the guard matched, the lookahead holds, so a full match here is the grammar's own reading
@@ -121,7 +124,9 @@ def _passes(lark: Lark, branch: _Node) -> tuple[Pass, ...]:
         kept = names[start : start + ONE_PASS_GROUPS]
         if lark.get_terminal(kept[0].split("__")[1]).pattern.min_width == 0:
             raise ValueError(f"{kept[0]} may match empty: it cannot tell whether its pass matched")
-        passes.append(Pass(pattern="^" + _emit(lark, branch, [], set(kept)) + "$", groups=tuple(kept)))
+        last = start + ONE_PASS_GROUPS >= len(names)
+        body = _emit(lark, branch, [], set(kept), until=None if last else kept[-1])
+        passes.append(Pass(pattern="^" + body + ("$" if last else ""), groups=tuple(kept)))
     return tuple(passes)
 
 
@@ -158,10 +163,10 @@ def _terminal(lark: Lark, name: str) -> str:
     return lark.get_terminal(name).pattern.to_regexp()
 
 
-def _emit(lark: Lark, node: _Node, groups: list[str] | None, capture: set[str] | None = None) -> str:
+def _emit(lark: Lark, node: _Node, groups: list[str] | None, capture: set[str] | None = None, until: str | None = None) -> str:
     """The trie below ``node`` as a regex with a named group per kept terminal (only those in
     ``capture``, when given), listed in ``groups``; with no groups at all, and lookaheads dropped,
-    when ``groups`` is None."""
+    when ``groups`` is None; ending right after the group ``until``, when given (a prefix)."""
     branches = []
     for (rule, name, n), child in node.children.items():
         regex = _terminal(lark, name)
@@ -173,7 +178,7 @@ def _emit(lark: Lark, node: _Node, groups: list[str] | None, capture: set[str] |
         else:
             groups.append(group)
             piece = f"(?P<{group}>{regex})" if capture is None or group in capture else f"(?:{regex})"
-        branches.append(piece + _emit(lark, child, groups, capture))
+        branches.append(piece + ("" if group == until else _emit(lark, child, groups, capture, until)))
     if not branches:
         return ""
     alternatives = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"

@@ -214,7 +214,7 @@ def _fast_query(parser: ModuleType, guarded: bool = True) -> str:
     number (see :attr:`Event.event_id`)."""
     lr = line_regex(parser.NAME)
     lr = lr if guarded else dataclasses.replace(lr, guard=None, guarded=None)
-    first, rest, group, matched = _passes(lr)
+    first, rest, group, began, matched = _passes(lr)
     fields = parser.sql_fields(lambda name: name)
     raw, lists, carried = sql_carried("message")
     guarded = f"contains(line, {sql_literal(lr.guard_literal)}) AND regexp_matches(line, {sql_literal(lr.guard)})" if lr.guard else "false"
@@ -228,7 +228,7 @@ def _fast_query(parser: ModuleType, guarded: bool = True) -> str:
         SELECT line_no, line, utc_offset, {first}, {guarded} AS _guarded FROM _chunk
     ), matched AS MATERIALIZED (
         SELECT line_no, line, utc_offset, _guarded, {", ".join(f"{group(g)} AS {g}" for g in lr.groups)}
-        FROM (SELECT *, {rest} FROM first WHERE {matched})
+        FROM (SELECT *, {rest} FROM first WHERE {began}) WHERE {matched}
     ), fields AS MATERIALIZED (
         SELECT line_no, utc_offset, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())},
                CASE WHEN _guarded THEN string_split(message, chr(9)) END AS _parts,
@@ -255,26 +255,31 @@ def _fast_query(parser: ModuleType, guarded: bool = True) -> str:
     """
 
 
-def _passes(lr: LineRegex) -> tuple[str, str, Callable[[str], str], str]:
+def _passes(lr: LineRegex) -> tuple[str, str, Callable[[str], str], str, str]:
     """The line regex's passes as SQL: the first pass of every branch (columns ``_b<i>p0``), the
-    others where their branch matched, a group's text by name (``''`` when it took no part), and
-    the condition that some branch matched."""
+    others where their branch's first pass matched, a group's text by name (``''`` when it took no
+    part), the condition that some branch's first pass matched, and the condition that some branch
+    matched (its last pass, the one anchored at both ends)."""
     def extract(b: int, p: int) -> str:
         names = ", ".join(f"'{g}'" for g in lr.branches[b][p].groups)
         return f"regexp_extract(line, {sql_literal(lr.branches[b][p].pattern)}, [{names}])"
 
-    took = [f"coalesce(_b{b}p0.{branch[0].groups[0]}, '') <> ''" for b, branch in enumerate(lr.branches)]
+    def took(b: int, p: int) -> str:
+        return f"coalesce(_b{b}p{p}.{lr.branches[b][p].groups[0]}, '') <> ''"
+
+    began = [took(b, 0) for b in range(len(lr.branches))]
+    ended = [took(b, len(branch) - 1) for b, branch in enumerate(lr.branches)]
     first = ", ".join(f"{extract(b, 0)} AS _b{b}p0" for b in range(len(lr.branches)))
     rest = ", ".join(
-        f"CASE WHEN {took[b]} THEN {extract(b, p)} END AS _b{b}p{p}" for b, branch in enumerate(lr.branches) for p in range(1, len(branch))
+        f"CASE WHEN {began[b]} THEN {extract(b, p)} END AS _b{b}p{p}" for b, branch in enumerate(lr.branches) for p in range(1, len(branch))
     )  # fmt: skip
     where = {g: [(b, p) for b, branch in enumerate(lr.branches) for p, ps in enumerate(branch) if g in ps.groups] for g in lr.groups}
 
     def group(name: str) -> str:
-        cases = " ".join(f"WHEN {took[b]} THEN coalesce(_b{b}p{p}.{name}, '')" for b, p in where[name])
+        cases = " ".join(f"WHEN {ended[b]} THEN coalesce(_b{b}p{p}.{name}, '')" for b, p in where[name])
         return f"(CASE {cases} ELSE '' END)"
 
-    return first, rest or "NULL AS _none", group, " OR ".join(took)
+    return first, rest or "NULL AS _none", group, " OR ".join(began), " OR ".join(ended)
 
 
 def _ascending(numbers: pa.ChunkedArray) -> bool:
