@@ -227,13 +227,13 @@ def _fast_query(parser: ModuleType, guarded: bool = True) -> str:
     WITH first AS MATERIALIZED (
         SELECT line_no, line, utc_offset, {first}, {guarded} AS _guarded FROM _chunk
     ), matched AS MATERIALIZED (
-        SELECT line_no, line, utc_offset, _guarded, {", ".join(f"{group(g)} AS {g}" for g in lr.groups)}
-        FROM (SELECT *, {rest} FROM first WHERE {began}) WHERE {matched}
+        SELECT line_no, line, utc_offset, _guarded, {matched} AS _took, {", ".join(f"{group(g)} AS {g}" for g in lr.groups)}
+        FROM (SELECT *, {rest} FROM first WHERE {began})
     ), fields AS MATERIALIZED (
         SELECT line_no, utc_offset, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())},
                CASE WHEN _guarded THEN string_split(message, chr(9)) END AS _parts,
                md5($1 || CAST(line_no AS VARCHAR) || chr(31) || line) AS event_id
-        FROM matched WHERE NOT _guarded OR regexp_full_match(line, {sql_literal(lr.guarded or "")})
+        FROM matched WHERE _took AND (NOT _guarded OR regexp_full_match(line, {sql_literal(lr.guarded or "")}))
     ), found AS MATERIALIZED (
         SELECT message, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM (SELECT DISTINCT message FROM fields)
     ), listed AS MATERIALIZED (
