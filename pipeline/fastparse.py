@@ -171,6 +171,9 @@ def _connection() -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config={"threads": 1})
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
+        # The join builds its table from the distinct messages (written on its right), not from the
+        # lines: the lines stream through it in their order (no sort after) and the table is small.
+        con.execute("SET disabled_optimizers = 'build_side_probe_side'")
         _local.con, _local.prepared = con, set()
     return con
 
