@@ -30,6 +30,7 @@ Times are UTC (``utc_offset=0``); the ``utc_offset`` argument is accepted for th
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -144,11 +145,18 @@ def parse(
     lines: Iterable[str], source: str, *, host: str | None = None, utc_offset: int | None = None
 ) -> Iterator[Event | ParseIssue]:
     """One :class:`Event` per entry (its continuation lines included), a :class:`ParseIssue` for each
-    line that cannot be placed. Blank lines yield nothing and belong to no event."""
-    lines = list(lines)
-    if report.looks_like_json(lines):
-        yield from _parse_json(lines, source, host)
+    line that cannot be placed. Blank lines yield nothing and belong to no event. A text log is read
+    as a stream; a JSON report (whose first non-blank line opens an array or object) as a whole."""
+    lines = iter(lines)
+    opening: list[str] = []  # up to the first non-blank line
+    for line in lines:
+        opening.append(line)
+        if line.strip():
+            break
+    if report.looks_like_json(opening):
+        yield from _parse_json([*opening, *lines], source, host)
         return
+    lines = itertools.chain(opening, lines)
     kind: str | None = None
     block: list[tuple[int, str]] = []
     head: dict = {}

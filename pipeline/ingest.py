@@ -41,11 +41,11 @@ from umlogs.parsers.event import ParseIssue
 from umlogs.pipeline import dataset
 from umlogs.pipeline.decode import MAX_LINE_CHARS, NotText, check_text, iter_lines
 from umlogs.pipeline.discover import ExpansionError, Limits, Member, Peeked, discover, read_fully, rotated_base
+from umlogs.pipeline.parse import BATCH_EVENTS
 from umlogs.pipeline.parse import parse_stream as parse_lines
 from umlogs.pipeline.store import issues_table, write_parquet
 
 MiB = 1 << 20
-BATCH_EVENTS = 100_000
 HEAD_BYTES = 64 * 1024
 CONTENT_HEAD_LINES = 200
 # Log file names (after rotation suffixes are removed) that say the format when sniffing cannot.

@@ -3,6 +3,7 @@ lines, the JSON report, and properties."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import string
@@ -209,6 +210,21 @@ def test_json_on_one_line_and_broken_json():
     items = list(update_worker.parse(broken, "b.json"))
     assert isinstance(items[-1], ParseIssue) and _accounted(broken, items)
 
+
+
+def test_a_text_log_is_read_as_a_stream():
+    """Events come out while lines still come in: the first entries are yielded long before the
+    last line is read (memory does not grow with the log)."""
+    def lines():
+        yield ""
+        yield from itertools.repeat(WORKER, 1000)
+        raise AssertionError("the parse read the whole log before yielding")
+
+    events = list(itertools.islice(update_worker.parse(lines(), "long.log"), 3))
+    assert [e.line_no for e in events] == [2, 3, 4]
+    # A JSON report after blank lines is still read as one.
+    events, issues = _parse(["", "  ", *JSON_HEAD])
+    assert issues == [] and [e.line_no for e in events] == [3]
 
 # --- properties -----------------------------------------------------------------------------------
 
