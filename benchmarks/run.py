@@ -27,7 +27,13 @@ _MEASURE = (
     "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
     "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)"
 )
-FORMATS = {"windows_update_classic": "classic", "windows_update_windows10": "windows10"}
+# Each generated format: the parser it goes to, and the baseline's layout (benchmarks/baseline.py).
+FORMATS = {
+    "windows_update_classic": ("windows_update", "classic"),
+    "windows_update_windows10": ("windows_update", "windows10"),
+    "update_worker_worker": ("update_worker", "worker"),
+    "update_worker_omsupdatemgmt": ("update_worker", "omsupdatemgmt"),
+}
 
 
 def measure(command: list[str]) -> tuple[float, float]:
@@ -39,14 +45,14 @@ def measure(command: list[str]) -> tuple[float, float]:
     return float(seconds), int(rss_kb) / 1024
 
 
-def lark_rate(path: Path, sample: int = 20_000) -> float:
+def lark_rate(path: Path, parser: str, sample: int = 20_000) -> float:
     """Lines per second of the pure per-line Lark parse (the grammar of record, no fast path)."""
-    from umlogs.parsers import windows_update
+    from umlogs import parsers
     from umlogs.pipeline.decode import decode
 
     lines = decode(path.read_bytes()[: 8_000_000]).lines[:sample]
     start = time.perf_counter()
-    for _ in windows_update.parse(lines, str(path)):
+    for _ in parsers.by_name(parser).parse(lines, str(path)):
         pass
     return len(lines) / (time.perf_counter() - start)
 
@@ -60,7 +66,8 @@ def bench(kind: str, lines: int) -> dict:
         generate(kind, lines, log)
     size_mb = log.stat().st_size / 1e6
     row = {"format": kind, "lines": lines, "mb": round(size_mb, 1)}
-    base_s, base_rss = measure([sys.executable, str(HERE / "baseline.py"), FORMATS[kind], str(log), str(WORK / "base.parquet")])
+    parser, layout = FORMATS[kind]
+    base_s, base_rss = measure([sys.executable, str(HERE / "baseline.py"), layout, str(log), str(WORK / "base.parquet")])
     parse_s, parse_rss = measure([*UMLOGS, "parse", str(log), "-o", str(WORK / "umlogs.parquet")])
     classify_s, classify_rss = measure([*UMLOGS, "classify", str(log), "--format", "json"])
     row.update(
@@ -68,7 +75,7 @@ def bench(kind: str, lines: int) -> dict:
         parse_s=round(parse_s, 2), parse_lines_s=round(lines / parse_s), parse_mb_s=round(size_mb / parse_s, 1),
         parse_rss_mb=round(parse_rss), ratio=round(parse_s / base_s, 2),
         classify_s=round(classify_s, 2), classify_rss_mb=round(classify_rss),
-        lark_lines_s=round(lark_rate(log)),
+        lark_lines_s=round(lark_rate(log, parser)),
     )  # fmt: skip
     return row
 
@@ -144,7 +151,7 @@ def markdown(rows: list[dict], command: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=1_000_000)
-    ap.add_argument("--formats", nargs="*", default=list(FORMATS))
+    ap.add_argument("--formats", nargs="*", default=list(FORMATS), choices=list(FORMATS))
     ap.add_argument("--scaling", nargs="*", type=int, help="parse at these sizes (e.g. 10000 100000 1000000 10000000)")
     ap.add_argument("--small-files", type=int, help="ingest this many small files")
     ap.add_argument("--fleet", type=int, help="classify a dataset of this many 1M-line hosts")
