@@ -271,21 +271,19 @@ def test_unreadable_file_as_a_user(tmp_path):
         good.write_bytes(GOOD.read_bytes()[:4000])
         secret.chmod(0o000)
         good.chmod(0o644)
-        demote = None
-        if os.geteuid() == 0:
-            def demote():
-                os.setgid(65534)
-                os.setuid(65534)
-
+        # As root, run as nobody. subprocess switches user between fork and exec in C: a preexec_fn
+        # (Python code in the child of a process with threads) can crash there instead.
+        nobody = {"user": 65534, "group": 65534, "extra_groups": []} if os.geteuid() == 0 else {}
+        if nobody:
             try:
-                usable = subprocess.run([str(UMLOGS), "--version"], preexec_fn=demote, capture_output=True).returncode == 0
+                usable = subprocess.run([str(UMLOGS), "--version"], capture_output=True, **nobody).returncode == 0
             except OSError:
                 usable = False
             if not usable:
                 pytest.skip("running as root, and an unprivileged user cannot run this interpreter: the "
                             "denial is covered by test_unreadable_file_injected")  # fmt: skip
         result = subprocess.run([str(UMLOGS), "parse", str(secret), str(good), "-o", str(folder / "o.parquet")],
-                                preexec_fn=demote, capture_output=True, text=True, timeout=HANG_GUARD)  # fmt: skip
+                                capture_output=True, text=True, timeout=HANG_GUARD, **nobody)  # fmt: skip
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert f"umlogs: error: {secret}: permission denied" in result.stderr
         assert f"{good}: windows_update" in result.stdout
