@@ -30,6 +30,7 @@ Times are UTC (``utc_offset=0``); the ``utc_offset`` argument is accepted for th
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Iterable, Iterator
@@ -59,6 +60,10 @@ _FAILURE = re.compile(r"\b(?:crash(?:ed)?|fail(?:ed|ure)?|unable to|exception)\b
 # [sandboxId=6c1f…][pId=9001]: a value runs to the "]" before the next group or the end of the
 # entry, so a traceback value may hold "]" and newlines ([exception=…OSError: [Errno 28] …]).
 _KEY_VALUE = re.compile(r"\[([A-Za-z_][\w.-]*)=(.*?)\](?=\[[A-Za-z_][\w.-]*=|\s*$)", re.DOTALL)
+# Its two ends: the parser reads groups through them in linear time (_key_value_spans), and the
+# tests prove that reading equal to the regex above, which defines the groups.
+_KEY_START = re.compile(r"\[([A-Za-z_][\w.-]*)=")
+_KEY_END = re.compile(r"\](?=\[[A-Za-z_][\w.-]*=|\s*$)")
 # A group followed by more text on its line: "[status=401] retrying"
 _SIMPLE_KEY_VALUE = re.compile(r"\[([A-Za-z_][\w.-]*)=([^\[\]\n]*)\]")
 # The last line of a Python traceback: "ValueError: bad" · "urllib2.URLError: <urlopen error …>"
@@ -250,7 +255,7 @@ def _level(tag: str, message: str) -> str:
     word = tag.strip(" []:-")
     if word in _TAG_LEVELS:
         return _TAG_LEVELS[word]
-    words = _SIMPLE_KEY_VALUE.sub("", _KEY_VALUE.sub("", message))
+    words = _SIMPLE_KEY_VALUE.sub("", _without_key_values(message))
     if _TERMINAL.search(words):
         return "fatal"
     return "error" if _FAILURE.search(words) else "info"
@@ -266,10 +271,49 @@ def _key_values(message: str) -> dict[str, str]:
     {'status': '401'}
     """
     found: dict[str, str] = {}
-    for pattern in (_KEY_VALUE, _SIMPLE_KEY_VALUE):
-        for key, value in pattern.findall(message):
-            found.setdefault(key, value.strip())
+    for key, value in (*_key_value_groups(message), *_SIMPLE_KEY_VALUE.findall(message)):
+        found.setdefault(key, value.strip())
     return found
+
+
+def _key_value_groups(text: str) -> list[tuple[str, str]]:
+    """What ``_KEY_VALUE.findall(text)`` finds, in linear time (see :func:`_key_value_spans`).
+
+    >>> _key_value_groups("[a=1][exception=OSError: [Errno 28] No space]  ")
+    [('a', '1'), ('exception', 'OSError: [Errno 28] No space')]
+    """
+    return [(key, text[start:end]) for _, (start, end), key in _key_value_spans(text)]
+
+
+def _without_key_values(text: str) -> str:
+    """What ``_KEY_VALUE.sub("", text)`` leaves, in linear time.
+
+    >>> _without_key_values("Crashed. [exitCode=1][exception=OSError: [Errno 28] No space]")
+    'Crashed. '
+    """
+    kept, last = [], 0
+    for (start, end), _, _ in _key_value_spans(text):
+        kept.append(text[last:start])
+        last = end
+    return "".join(kept) + text[last:]
+
+
+def _key_value_spans(text: str) -> Iterator[tuple[tuple[int, int], tuple[int, int], str]]:
+    """The matches of ``_KEY_VALUE`` in ``text``: each group's span, its value's span and its key. A
+    value runs from its ``[key=`` to the first "]" after it that the next group or the end of the
+    entry follows. The regex alone searches the rest of the text again from every ``[key=`` that no
+    such "]" follows: quadratic on a long entry or line holding many of them (a hostile line of 24 KB
+    took 2 s). tests/parsers/test_update_worker.py proves both readings equal."""
+    ends = [m.start() for m in _KEY_END.finditer(text)]
+    resume = 0
+    for start in _KEY_START.finditer(text):
+        if start.start() < resume:  # inside the group just read
+            continue
+        end = bisect.bisect_left(ends, start.end())
+        if end == len(ends):  # no "]" closes it, nor any group after it
+            return
+        yield (start.start(), ends[end] + 1), (start.end(), ends[end]), start.group(1)
+        resume = ends[end] + 1
 
 
 def _exception_chain(rest: list[str]) -> tuple[tuple[str, str], ...]:

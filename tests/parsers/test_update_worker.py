@@ -226,6 +226,15 @@ def test_a_text_log_is_read_as_a_stream():
     events, issues = _parse(["", "  ", *JSON_HEAD])
     assert issues == [] and [e.line_no for e in events] == [3]
 
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="[]=ab_.-1 \n\t", max_size=60))
+def test_key_value_groups_are_the_regex_reading(text):
+    """The linear reading of ``[key=value]`` groups finds, and removes, what the regex that defines
+    them finds and removes."""
+    assert update_worker._key_value_groups(text) == update_worker._KEY_VALUE.findall(text)
+    assert update_worker._without_key_values(text) == update_worker._KEY_VALUE.sub("", text)
+
 # --- properties -----------------------------------------------------------------------------------
 
 _STAMPS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)).map(lambda d: d.replace(microsecond=0))

@@ -122,6 +122,10 @@ HOSTILE: tuple[Hostile, ...] = (
                                            b"9999-12-31\t23:59:59:999\t 936\t 13bc\tAgent\tfar future\n"
                                            b"0001-01-01\t00:00:00:000\t 936\t 13bc\tAgent\tyear one\n"), "parsed"),  # fmt: skip
     Hostile("chain-10000.txt", _chain, "parsed"),
+    # 200k "[key=" groups that nothing closes, on one worker.log line and spread over an entry's
+    # continuation lines: read in linear time (a regex that rescans from each of them never ends).
+    Hostile("open-groups-worker.log", _bytes(b"2019-05-31 10:11:02 (8593)worker : x " + b"[a=" * 200_000 + b"\n"
+                                             + b"2019-05-31 10:11:03 (8593)worker : y\n" + b"  [b=\n" * 200_000), "parsed"),  # fmt: skip
     Hostile("name with spaces.log", _bytes(GOOD.read_bytes()[:2000]), "parsed"),
     Hostile("new\nline ü 日本.log", _bytes(GOOD.read_bytes()[:3000]), "parsed"),
     Hostile("fifo.log", _fifo, "error", "not a regular file", "skipped"),
