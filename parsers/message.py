@@ -165,9 +165,9 @@ def sql_carried(msg: str) -> tuple[dict[str, str], dict[str, str], dict[str, str
     # a bare 0x code, or a bare code after a mask or handle word (skipped).
     codes = (
         "list_transform(list_filter(_m_hr, lambda m: NOT regexp_matches(m, '^(?:[Ff]lags|[Kk]ey|[Tt]ype|[Mm]ask|[Hh]andle)')), "
-        f"lambda m: {_sql_norm(_KEYED_DIGITS)})"
+        f"lambda m: {sql_normalize_code(_KEYED_DIGITS)})"
     )
-    failure = "substr(x, 3, 1) IN ('8', '9', 'A', 'B', 'C', 'D', 'E', 'F')"
+    failure = sql_is_failure("x")
     operation_text = "(CASE WHEN _m_is_banner THEN _m_banner.text ELSE _m_titled END)"
     lists = {
         "_l_codes": f"(CASE WHEN len(_m_hr) = 0 THEN []::VARCHAR[] ELSE {codes} END)",
@@ -214,8 +214,14 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _sql_norm(digits: str) -> str:
+def sql_normalize_code(digits: str) -> str:
+    """:func:`normalize_code` in DuckDB, for ``digits`` of at most 8 hex digits (``lpad`` cuts longer ones)."""
     return f"('0x' || upper(lpad({digits}, 8, '0')))"
+
+
+def sql_is_failure(code: str) -> str:
+    """:func:`is_failure` in DuckDB, for a code :func:`sql_normalize_code` made (upper case)."""
+    return f"(substr({code}, 3, 1) IN ('8', '9', 'A', 'B', 'C', 'D', 'E', 'F'))"
 
 
 def _sql_unique(values: str) -> str:
@@ -242,4 +248,4 @@ def _sql_exit_code(text: str) -> str:
     hr = sql_literal(terminal_regex(_GRAMMAR, "HRESULT").pattern)
     whole, hexa, bare = (f"regexp_extract_all({text}, {hr}, {n})" for n in (0, 1, 2))
     position = f"list_position(list_transform({whole}, lambda m: {_sql_ascii_lower('left(m, 4)')} = 'exit'), true)"
-    return f"(CASE WHEN {position} > 0 THEN {_sql_norm(f'coalesce({hexa}[{position}], {bare}[{position}])')} END)"
+    return f"(CASE WHEN {position} > 0 THEN {sql_normalize_code(f'coalesce({hexa}[{position}], {bare}[{position}])')} END)"

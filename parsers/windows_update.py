@@ -18,7 +18,7 @@ from lark import Token, Transformer, UnexpectedInput, v_args
 
 from umlogs.parsers.event import Event, ParseIssue
 from umlogs.parsers.grammar import parser
-from umlogs.parsers.message import carried, is_failure, normalize_code
+from umlogs.parsers.message import carried, is_failure, normalize_code, sql_is_failure, sql_normalize_code
 
 NAME = "windows_update"
 DESCRIPTION = "WindowsUpdate.log: classic WUA 7.x (tab separated) and Get-WindowsUpdateLog (Windows 10+)"
@@ -253,13 +253,18 @@ def sql_report(parts: str, found) -> dict[str, str]:
         f"array_to_string({parts}[12:], chr(9))",
     ]  # fmt: skip
     keys = [f"'{k}'" for k in _REPORT_FIELDS]
-    code = f"(CASE WHEN length({parts}[8]) <= 8 THEN '0x' || upper(lpad({parts}[8], 8, '0')) END)"
-    failed = f"substr({code}, 3, 1) IN ('8', '9', 'A', 'B', 'C', 'D', 'E', 'F')"
+    code = f"(CASE WHEN length({parts}[8]) <= 8 THEN {sql_normalize_code(f'{parts}[8]')} END)"
     update = f"{values[5]} || '.' || {parts}[7]"
+
+    def put_first(value: str, column: str, condition: str) -> str:
+        """``column`` with ``value`` put first where ``condition`` holds and it is not there yet."""
+        listed = found(column)
+        return f"(CASE WHEN {condition} AND NOT list_contains({listed}, {value}) THEN list_prepend({value}, {listed}) ELSE {listed} END)"
+
     return {
-        "hresults": f"(CASE WHEN {failed} AND NOT list_contains({found('hresults')}, {code}) THEN list_prepend({code}, {found('hresults')}) ELSE {found('hresults')} END)",
-        "success_codes": f"(CASE WHEN NOT {failed} AND NOT list_contains({found('success_codes')}, {code}) THEN list_prepend({code}, {found('success_codes')}) ELSE {found('success_codes')} END)",
-        "update_ids": f"(CASE WHEN NOT starts_with({update}, '00000000-0000-0000-0000-000000000000') AND NOT list_contains({found('update_ids')}, {update}) THEN list_prepend({update}, {found('update_ids')}) ELSE {found('update_ids')} END)",
+        "hresults": put_first(code, "hresults", sql_is_failure(code)),
+        "success_codes": put_first(code, "success_codes", f"NOT {sql_is_failure(code)}"),
+        "update_ids": put_first(update, "update_ids", f"NOT starts_with({update}, '00000000-0000-0000-0000-000000000000')"),
         "caller_id": f"(CASE WHEN {parts}[9] <> '' THEN {parts}[9] ELSE {found('caller_id')} END)",
         "attrs": f"(CASE WHEN len({parts}) >= 12 THEN MAP([{', '.join(keys)}], [{', '.join(values)}]) ELSE MAP([{', '.join(keys[:-1])}], [{', '.join(values[:-1])}]) END)",
         "report_status": f"{parts}[10]",
