@@ -118,7 +118,7 @@ def _classify(line: str) -> tuple[str, dict] | None:
     if line[:1] not in _MARKED and not line.lstrip().startswith("<"):
         return None
     try:
-        return _TO_FIELDS.transform(parser(NAME).parse(line))
+        return parser(NAME, _TO_FIELDS).parse(line)
     except UnexpectedInput:
         return None
 

@@ -64,6 +64,9 @@ class _LineToFields(Transformer):
         return {"time": str(time), "pid": int(pid), "tid": int(tid), "component": str(component), "message": text}
 
 
+_TO_FIELDS = _LineToFields()
+
+
 def sniff(head: list[str]) -> bool:
     """True when the first non-blank line of ``head`` is a WindowsUpdate.log line.
 
@@ -95,14 +98,13 @@ def parse(
     ``utc_offset`` (minutes east of UTC) applies until a classic ``Logging initialized`` banner says
     otherwise. Blank lines yield nothing. Lines are numbered from ``first_line_no``.
     """
-    lark = parser(NAME)
-    to_fields = _LineToFields()
+    lark = parser(NAME, _TO_FIELDS)
     offset = utc_offset
     for line_no, line in enumerate(lines, start=first_line_no):
         if not line.strip():
             continue
         try:
-            fields = to_fields.transform(lark.parse(line))
+            fields = lark.parse(line)
         except UnexpectedInput as error:
             yield ParseIssue(source, line_no, _reason(error), line[: ParseIssue.TEXT_LIMIT], format=NAME, host=host)
             continue
