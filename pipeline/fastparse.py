@@ -1,7 +1,9 @@
-"""The fast path of the parse stage: a chunk of lines into an Arrow table of events in one DuckDB
-query (prepared once on each thread's connection), using the grammar's line rules compiled to
-regular expressions (:mod:`umlogs.parsers.fastpath`) and the message terminals as SQL
-(:func:`~umlogs.parsers.message.sql_carried`), computed once per distinct message of the chunk.
+"""The fast path of the parse stage: a chunk of lines into an Arrow table of events, by two DuckDB
+queries (each prepared once on each thread's connection). The line query matches and splits the
+lines with the grammar's line rules compiled to regular expressions (:mod:`umlogs.parsers.fastpath`);
+the features query reads what a message carries with the message terminals as SQL
+(:func:`~umlogs.parsers.message.sql_carried`), once per message the thread has not met before: a
+message's features depend on its text alone, and messages repeat within a file and across files.
 Lines the regular expressions do not take go to the Lark parser, so the result is exactly what
 ``parser.parse`` yields — tests/parsers/test_fastpath.py checks it on generated input and the corpus.
 
@@ -34,6 +36,13 @@ from umlogs.parsers.message import sql_carried, sql_literal
 from umlogs.pipeline.store import EVENT_SCHEMA, events_table
 
 _local = threading.local()
+
+# The event columns a message decides, in the order the features query returns them.
+FEATURES = ("level", "hresult", "hresults", "success_codes", "kbs", "update_ids", "guids", "caller_id", "urls",
+            "operation", "operation_phase", "exit_code", "attrs")  # fmt: skip
+_FOUND = pa.schema([("message", pa.string()), ("_guarded", pa.bool_()), *(EVENT_SCHEMA.field(name) for name in FEATURES)])
+# Distinct messages whose features a thread keeps (~200 bytes each with their features).
+CACHED_MESSAGES = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +77,14 @@ def parse_chunk(
     try:
         with _registered(con, _chunk=chunk):
             key = "\x1f".join((parser.NAME, host or "", source, ""))  # what every event id starts with
-            taken = con.sql(f"EXECUTE {_prepared(con, parser, _guarded(parser, lines))}({sql_literal(key)})").to_arrow_table()
+            taken = con.sql(f"EXECUTE {_prepared(con, parser, 'lines', _guarded(parser, lines))}({sql_literal(key)})").to_arrow_table()
+        taken = taken if _ascending(taken.column("line_no")) else taken.sort_by("line_no")
+        features = _features(con, parser, taken.column("message"), taken.column("_guarded"))
     except BaseException:  # a query cut short leaves its connection unusable: start afresh next time
         _local.con = None
         con.close()
         raise
-    taken = taken if _ascending(taken.column("line_no")) else taken.sort_by("line_no")
-    fast = _in_schema(taken, lines, first_line_no, {"format": parser.NAME, "host": host or None, "source": source})
+    fast = _in_schema(taken, features, lines, first_line_no, {"format": parser.NAME, "host": host or None, "source": source})
     if taken.num_rows == len(lines):
         return Chunk(fast, [])
     rest = chunk.filter(pc.invert(pc.is_in(numbers, value_set=taken.column("line_no"))))
@@ -171,9 +181,6 @@ def _connection() -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config={"threads": 1})
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
-        # The join builds its table from the distinct messages (written on its right), not from the
-        # lines: the lines stream through it in their order (no sort after) and the table is small.
-        con.execute("SET disabled_optimizers = 'build_side_probe_side'")
         _local.con, _local.prepared = con, set()
     return con
 
@@ -184,15 +191,16 @@ def _guarded(parser: ModuleType, lines: pa.Array) -> bool:
     return lr.guard is not None and pc.any(_holding(lines, lr.guard_literal)).as_py() is True
 
 
-def _prepared(con: duckdb.DuckDBPyConnection, parser: ModuleType, guarded: bool) -> str:
-    """The name of ``parser``'s fast query prepared on ``con``, once per connection. DuckDB still binds
-    and plans each ``EXECUTE`` again (35-60 ms a chunk, whatever its size: docs/performance.md), but
-    the SQL is not parsed again: 5-9% less CPU per 25k-line chunk than running the query's text.
-    Chunks with no line the guard could mark get the query without the guard's part, which is
-    cheaper to plan."""
-    name = f"umlogs_{parser.NAME}_{'guarded' if guarded else 'plain'}"
+def _prepared(con: duckdb.DuckDBPyConnection, parser: ModuleType, query: str, guarded: bool) -> str:
+    """The name of ``parser``'s ``query`` (``lines`` or ``features``) prepared on ``con``, once per
+    connection. DuckDB still binds and plans each ``EXECUTE`` again (docs/performance.md), but the SQL
+    is not parsed again: 5-9% less CPU per chunk than running the query's text. Without
+    ``guarded`` (no line could be a REPORT EVENT record), the query without the record's part, which
+    is cheaper to plan."""
+    name = f"umlogs_{parser.NAME}_{query}_{'guarded' if guarded else 'plain'}"
     if name not in _local.prepared:  # the names prepared on this thread's connection
-        con.execute(f"PREPARE {name} AS {_fast_query(parser, guarded)}")
+        sql = _line_query(parser, guarded) if query == "lines" else _features_query(parser, guarded)
+        con.execute(f"PREPARE {name} AS {sql}")
         _local.prepared.add(name)
     return name
 
@@ -210,54 +218,118 @@ def _registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table):
 
 
 @functools.cache
-def _fast_query(parser: ModuleType, guarded: bool = True) -> str:
-    """One query: match and split the lines, extract what each distinct message carries (messages
-    repeat: real logs have 2-36% distinct ones), join back, and compute every event column. Lines
-    the guard marks are taken only when they fully match what the guard stands for (a REPORT EVENT
-    record), whose fields :func:`sql_report` adds; without ``guarded``, the query for chunks where no
-    line holds the guard's literal. ``$1`` is what every event id of the file hashes before the line
-    number (see :attr:`Event.event_id`)."""
+def _line_query(parser: ModuleType, guarded: bool = True) -> str:
+    """Match and split the lines (``_chunk``), and compute every event column that depends on the
+    line rather than on its message alone. Lines the guard marks are taken only when they fully
+    match what the guard stands for (a REPORT EVENT record); without ``guarded``, the query for
+    chunks where no line holds the guard's literal. ``$1`` is what every event id of the file
+    hashes before the line number (see :attr:`Event.event_id`)."""
     lr = line_regex(parser.NAME)
     lr = lr if guarded else dataclasses.replace(lr, guard=None, guarded=None)
     first, rest, group, began, matched = _passes(lr)
     fields = parser.sql_fields(lambda name: name)
-    raw, lists, carried = sql_carried("message")
     guarded = f"contains(line, {sql_literal(lr.guard_literal)}) AND regexp_matches(line, {sql_literal(lr.guard)})" if lr.guard else "false"
-    report = parser.sql_report("_parts", lambda name: f"f.{name}") if lr.guard else {}
-    final = {name: f"(CASE WHEN _guarded THEN {sql} ELSE f.{name} END)" for name, sql in report.items() if name not in ("attrs", "report_status")}
-    attrs = f"(CASE WHEN _guarded THEN {report['attrs']} ELSE MAP {{}}::MAP(VARCHAR, VARCHAR) END)" if lr.guard else "MAP {}::MAP(VARCHAR, VARCHAR)"
-    level = f"(CASE WHEN _guarded THEN {parser.sql_level('message', final['hresults'], report['report_status'])} ELSE f.level END)" if lr.guard else "f.level"
-    hresults = final.get("hresults", "f.hresults")
     return f"""
     WITH first AS MATERIALIZED (
         SELECT line_no, line, utc_offset, {first}, {guarded} AS _guarded FROM _chunk
     ), matched AS MATERIALIZED (
         SELECT line_no, line, utc_offset, _guarded, {matched} AS _took, {", ".join(f"{group(g)} AS {g}" for g in lr.groups)}
         FROM (SELECT *, {rest} FROM first WHERE {began})
-    ), fields AS MATERIALIZED (
+    ), fields AS (
         SELECT line_no, utc_offset, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())},
-               CASE WHEN _guarded THEN string_split(message, chr(9)) END AS _parts,
                md5($1 || CAST(line_no AS VARCHAR) || chr(31) || line) AS event_id
         FROM matched WHERE _took AND (NOT _guarded OR regexp_full_match(line, {sql_literal(lr.guarded or "")}))
-    ), found AS MATERIALIZED (
-        SELECT message, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM (SELECT DISTINCT message FROM fields)
-    ), listed AS MATERIALIZED (
-        SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in lists.items())} FROM found
-    ), carried AS MATERIALIZED (
-        SELECT message, {", ".join(f"{sql} AS {name}" for name, sql in carried.items())} FROM listed
-    ), features AS MATERIALIZED (
-        SELECT *, {parser.sql_level("message", "hresults")} AS level FROM carried
     )
     SELECT event_id, line_no, timestamp, timestamp_text, utc_offset,
            CASE WHEN utc_offset IS NOT NULL
                  AND timestamp - to_minutes(utc_offset) BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31 23:59:59.999999'
                 THEN CAST(timestamp - to_minutes(utc_offset) AS TIMESTAMPTZ) END AS timestamp_utc,
-           pid, tid, component, {level} AS level, message,
+           pid, tid, component, message, _guarded
+    FROM fields
+    """
+
+
+@functools.cache
+def _features_query(parser: ModuleType, guarded: bool = True) -> str:
+    """What each message (``_messages``: distinct messages, each with ``_guarded``) carries: the
+    columns :data:`FEATURES` names. A guarded message is a REPORT EVENT record's, whose fields
+    :func:`sql_report` reads from the message split at tabs; without ``guarded``, the query for
+    inputs with no such message."""
+    raw, lists, carried = sql_carried("message")
+    report = parser.sql_report("_parts", lambda name: f"f.{name}") if guarded else {}
+    final = {name: f"(CASE WHEN _guarded THEN {sql} ELSE f.{name} END)" for name, sql in report.items() if name not in ("attrs", "report_status")}
+    attrs = f"(CASE WHEN _guarded THEN {report['attrs']} ELSE MAP {{}}::MAP(VARCHAR, VARCHAR) END)" if guarded else "MAP {}::MAP(VARCHAR, VARCHAR)"
+    level = f"(CASE WHEN _guarded THEN {parser.sql_level('message', final['hresults'], report['report_status'])} ELSE f.level END)" if guarded else "f.level"
+    hresults = final.get("hresults", "f.hresults")
+    return f"""
+    WITH found AS MATERIALIZED (
+        SELECT message, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM _messages
+    ), listed AS MATERIALIZED (
+        SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in lists.items())} FROM found
+    ), carried AS MATERIALIZED (
+        SELECT message, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in carried.items())} FROM listed
+    ), f AS MATERIALIZED (
+        SELECT *, {parser.sql_level("message", "hresults")} AS level,
+               CASE WHEN _guarded THEN string_split(message, chr(9)) END AS _parts
+        FROM carried
+    )
+    SELECT message, _guarded, {level} AS level,
            {hresults}[1] AS hresult, {hresults} AS hresults, {final.get("success_codes", "f.success_codes")} AS success_codes,
            f.kbs, {final.get("update_ids", "f.update_ids")} AS update_ids, f.guids, {final.get("caller_id", "f.caller_id")} AS caller_id,
            f.urls, f.operation, f.operation_phase, f.exit_code, {attrs} AS attrs
-    FROM fields JOIN features f USING (message)
+    FROM f
     """
+
+
+@dataclass(slots=True)
+class _Known:
+    """The features of messages this thread has already met (a message's features depend on its
+    text alone, so they carry across chunks and files: 1M classic lines hold 2,583 distinct
+    messages, a 25k-line chunk 1,553). REPORT EVENT records are not kept: each is new."""
+
+    messages: pa.Array
+    features: pa.Table
+
+
+def _features(con: duckdb.DuckDBPyConnection, parser: ModuleType, messages: pa.ChunkedArray, guarded: pa.ChunkedArray) -> pa.Table:
+    """The features of each of ``messages`` (in order): those of messages this thread knows, the
+    rest from one query over the new messages and the REPORT EVENT records. Past
+    :data:`CACHED_MESSAGES`, the thread keeps only what this chunk's messages need."""
+    known = _known()
+    messages, guarded = messages.combine_chunks(), guarded.combine_chunks()
+    seen = pc.index_in(messages, value_set=known.messages)
+    new = pc.unique(pc.filter(messages, pc.and_(pc.invert(guarded), pc.is_null(seen))))
+    records = pc.unique(pc.filter(messages, guarded))
+    if not len(new) and not len(records):
+        return known.features.take(seen)
+    asked = pa.table({"message": pa.concat_arrays([new, records]),
+                      "_guarded": pa.array([False] * len(new) + [True] * len(records), pa.bool_())})  # fmt: skip
+    with _registered(con, _messages=asked):
+        found = con.sql(f"EXECUTE {_prepared(con, parser, 'features', len(records) > 0)}").to_arrow_table().cast(_FOUND)
+    if len(new):
+        if len(known.messages) + len(new) > CACHED_MESSAGES:
+            used = pc.unique(pc.drop_null(seen))
+            known = _Known(known.messages.take(used), known.features.take(used))
+        learned = found.filter(pc.invert(found.column("_guarded")))
+        known = _local.known = _Known(
+            pa.concat_arrays([known.messages, learned.column("message").combine_chunks()]),
+            pa.concat_tables([known.features, learned.drop_columns(["message", "_guarded"])]).combine_chunks(),
+        )
+    at = pc.index_in(messages, value_set=known.messages)
+    if not len(records):
+        return known.features.take(at)
+    found = found.filter(found.column("_guarded"))
+    at = pc.if_else(guarded, pc.add(pc.index_in(messages, value_set=found.column("message").combine_chunks()), len(known.messages)), at)
+    return pa.concat_tables([known.features, found.drop_columns(["message", "_guarded"])]).take(at)
+
+
+def _known() -> _Known:
+    known = getattr(_local, "known", None)
+    if known is None:
+        known = _local.known = _Known(pa.array([], pa.string()), _FOUND.empty_table().drop_columns(["message", "_guarded"]))
+    return known
+
+
 
 
 def _passes(lr: LineRegex) -> tuple[str, str, Callable[[str], str], str, str]:
@@ -288,15 +360,16 @@ def _passes(lr: LineRegex) -> tuple[str, str, Callable[[str], str], str, str]:
 
 
 def _ascending(numbers: pa.ChunkedArray) -> bool:
-    """True when ``numbers`` ascend (the join keeps the lines' order when it can: then no sort)."""
+    """True when ``numbers`` ascend (the line query keeps the lines' order: then no sort)."""
     numbers = numbers.combine_chunks()
     return len(numbers) < 2 or pc.all(pc.less(numbers.slice(0, len(numbers) - 1), numbers.slice(1))).as_py()
 
 
-def _in_schema(table: pa.Table, lines: pa.Array, first_line_no: int, constants: dict[str, str | None]) -> pa.Table:
-    """The fast rows in :data:`EVENT_SCHEMA`: the query's columns, the raw lines taken back from the
-    chunk (all of them, in order, when the query took every line), the columns that are the same on
-    every row, and no exception chains (a line holds none)."""
+def _in_schema(table: pa.Table, features: pa.Table, lines: pa.Array, first_line_no: int, constants: dict[str, str | None]) -> pa.Table:
+    """The fast rows in :data:`EVENT_SCHEMA`: the line query's columns, the features of their
+    messages, the raw lines taken back from the chunk (all of them, in order, when the query took
+    every line), the columns that are the same on every row, and no exception chains (a line holds
+    none)."""
     n = table.num_rows
     chains = EVENT_SCHEMA.field("exception_chain").type
     extra = {
@@ -305,7 +378,8 @@ def _in_schema(table: pa.Table, lines: pa.Array, first_line_no: int, constants: 
         "exception_chain": pa.ListArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), n + 1), pa.array([], chains.value_type), type=chains),
         **{name: pa.repeat(pa.scalar(value, pa.string()), n) for name, value in constants.items()},
     }
-    return pa.table({f.name: extra[f.name] if f.name in extra else table.column(f.name) for f in EVENT_SCHEMA}).cast(EVENT_SCHEMA)
+    source = {f.name: (features if f.name in FEATURES else table) for f in EVENT_SCHEMA}
+    return pa.table({f.name: extra[f.name] if f.name in extra else source[f.name].column(f.name) for f in EVENT_SCHEMA}).cast(EVENT_SCHEMA)
 
 
 def _lark(parser: ModuleType, slow: list[tuple[int, str, int | None]], source: str, host: str | None):

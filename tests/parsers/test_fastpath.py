@@ -6,6 +6,7 @@ from __future__ import annotations
 import string
 from datetime import datetime
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -75,6 +76,28 @@ def test_chunks_in_worker_threads_equal_one_pass(tmp_path, monkeypatch):
     single = parse_file(path, workers=1).table().to_pylist()
     assert pooled == single
     assert {row["utc_offset"] for row in pooled} - {None}
+
+
+def test_known_messages_are_reused_and_start_afresh_when_full(monkeypatch):
+    """A thread keeps the features of the messages it has met: a second pass over the same lines reads
+    them all from there, and the result is the same; past the limit, the set starts afresh."""
+    lines = (SAMPLES / "windows_update" / "classic.log").read_text(encoding="utf-8").splitlines()
+    monkeypatch.setattr(fastparse._local, "known", None, raising=False)
+    monkeypatch.setattr(fastparse, "CACHED_MESSAGES", 10**6)
+    assert_same(lines)
+    known = set(fastparse._local.known.messages.to_pylist())
+    asked: list[str] = []
+    real = fastparse._registered
+    monkeypatch.setattr(fastparse, "_registered", lambda con, **tables: (asked.extend(tables), real(con, **tables))[1])
+    assert_same(lines)
+    assert len(known) > 20 and set(fastparse._local.known.messages.to_pylist()) == known
+    assert asked.count("_messages") == 1  # the REPORT EVENT records only: every other message was known
+    full = fastparse._local.known
+    some = fastparse._Known(pa.concat_arrays([full.messages[:3], pa.array(["not in the sample"])]), full.features.take([0, 1, 2, 0]))
+    monkeypatch.setattr(fastparse._local, "known", some)
+    monkeypatch.setattr(fastparse, "CACHED_MESSAGES", 5)
+    assert_same(lines)
+    assert set(fastparse._local.known.messages.to_pylist()) == known  # "not in the sample" is gone
 
 
 # --- generated input -----------------------------------------------------------------------------
