@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -116,3 +117,22 @@ def test_every_command_has_help_with_an_example():
 def test_help_does_not_import_heavy_modules():
     code = "import sys; from umlogs.pipeline.cli import app; print(sorted(m for m in ('pyarrow', 'duckdb', 'lark') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def _arrow_pool(**env: str) -> str:
+    """Arrow's default memory pool once the CLI module is loaded, in a fresh interpreter."""
+    clean = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    code = "import umlogs.pipeline.cli, pyarrow; print(pyarrow.default_memory_pool().backend_name)"
+    return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the CLI picks jemalloc on Linux only")
+def test_the_cli_has_arrow_allocate_from_jemalloc_unless_told_otherwise():
+    import pyarrow as pa
+
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow has no jemalloc")
+    assert _arrow_pool() == "jemalloc"
+    assert _arrow_pool(ARROW_DEFAULT_MEMORY_POOL="system") == "system"
