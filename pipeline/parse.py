@@ -29,7 +29,7 @@ from umlogs.pipeline.decode import MAX_LINE_CHARS, NotText, check_text, iter_arr
 from umlogs.pipeline.store import event_from_row, events_table
 
 # Lines per fast-path chunk: large enough to amortize a query (~40 ms to plan, whatever its size),
-# small enough to bound memory (a 10M-line, 1.6 GB log peaks at 407 MB RSS with 30k, 451 MB with 40k,
+# small enough to bound memory (a 10M-line, 1.6 GB log peaks at 398 MB RSS with 30k, 441 MB with 40k,
 # under the CLI's jemalloc; docs/performance.md).
 CHUNK_LINES = 30_000
 # Events per batch on the Lark path: each is a Python object until its batch becomes a table (a 200k-line
