@@ -40,6 +40,7 @@ _local = threading.local()
 # The event columns a message decides, in the order the features query returns them.
 FEATURES = ("level", "hresult", "hresults", "success_codes", "kbs", "update_ids", "guids", "caller_id", "urls",
             "operation", "operation_phase", "exit_code", "attrs")  # fmt: skip
+# What the features query returns: each message asked about, whether it is a record's, its features.
 _FOUND = pa.schema([("message", pa.string()), ("_guarded", pa.bool_()), *(EVENT_SCHEMA.field(name) for name in FEATURES)])
 # Distinct messages whose features a thread keeps (~200 bytes each with their features).
 CACHED_MESSAGES = 20_000
@@ -307,14 +308,7 @@ def _features(con: duckdb.DuckDBPyConnection, parser: ModuleType, messages: pa.C
     with _registered(con, _messages=asked):
         found = con.sql(f"EXECUTE {_prepared(con, parser, 'features', len(records) > 0)}").to_arrow_table().cast(_FOUND)
     if len(new):
-        if len(known.messages) + len(new) > CACHED_MESSAGES:
-            used = pc.unique(pc.drop_null(seen))
-            known = _Known(known.messages.take(used), known.features.take(used))
-        learned = found.filter(pc.invert(found.column("_guarded")))
-        known = _local.known = _Known(
-            pa.concat_arrays([known.messages, learned.column("message").combine_chunks()]),
-            pa.concat_tables([known.features, learned.drop_columns(["message", "_guarded"])]).combine_chunks(),
-        )
+        known = _local.known = _learning(known, seen, found.filter(pc.invert(found.column("_guarded"))))
     at = pc.index_in(messages, value_set=known.messages)
     if not len(records):
         return known.features.take(at)
@@ -323,13 +317,25 @@ def _features(con: duckdb.DuckDBPyConnection, parser: ModuleType, messages: pa.C
     return pa.concat_tables([known.features, found.drop_columns(["message", "_guarded"])]).take(at)
 
 
+def _learning(known: _Known, seen: pa.Array, learned: pa.Table) -> _Known:
+    """``known`` and the features ``learned`` (rows of the features query). Past
+    :data:`CACHED_MESSAGES`, only the known messages the chunk uses are kept (``seen``: each line's
+    index among them, null for a message not among them)."""
+    if len(known.messages) + learned.num_rows > CACHED_MESSAGES:
+        used = pc.unique(pc.drop_null(seen))
+        known = _Known(known.messages.take(used), known.features.take(used))
+    return _Known(
+        pa.concat_arrays([known.messages, learned.column("message").combine_chunks()]),
+        pa.concat_tables([known.features, learned.drop_columns(["message", "_guarded"])]).combine_chunks(),
+    )
+
+
 def _known() -> _Known:
+    """This thread's known messages (none, the first time)."""
     known = getattr(_local, "known", None)
     if known is None:
         known = _local.known = _Known(pa.array([], pa.string()), _FOUND.empty_table().drop_columns(["message", "_guarded"]))
     return known
-
-
 
 
 def _passes(lr: LineRegex) -> tuple[str, str, Callable[[str], str], str, str]:
