@@ -307,9 +307,10 @@ def _features(con: duckdb.DuckDBPyConnection, parser: ModuleType, messages: pa.C
                       "_guarded": pa.array([False] * len(new) + [True] * len(records), pa.bool_())})  # fmt: skip
     with _registered(con, _messages=asked):
         found = con.sql(f"EXECUTE {_prepared(con, parser, 'features', len(records) > 0)}").to_arrow_table().cast(_FOUND)
+    at = seen  # where each message is among the known ones; looked up again only when they change
     if len(new):
         known = _local.known = _learning(known, seen, found.filter(pc.invert(found.column("_guarded"))))
-    at = pc.index_in(messages, value_set=known.messages)
+        at = pc.index_in(messages, value_set=known.messages)
     if not len(records):
         return known.features.take(at)
     found = found.filter(found.column("_guarded"))
