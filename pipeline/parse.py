@@ -28,7 +28,7 @@ from umlogs.pipeline import fastparse
 from umlogs.pipeline.decode import MAX_LINE_CHARS, NotText, check_text, iter_arrow
 from umlogs.pipeline.store import event_from_row, events_table
 
-# Lines per fast-path chunk: large enough to amortize a query (~40 ms to plan, whatever its size),
+# Lines per fast-path chunk: large enough to amortize its two queries (35-55 ms to plan, whatever its size),
 # small enough to bound memory (a 10M-line, 1.6 GB log peaks at 398 MB RSS with 30k, 441 MB with 40k,
 # under the CLI's jemalloc; docs/performance.md).
 CHUNK_LINES = 30_000
