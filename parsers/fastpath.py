@@ -23,6 +23,12 @@ anchored at both ends, and decides whether the line matched.
 
 >>> [[len(p.groups) for p in branch] for branch in lr.branches]
 [[4, 2], [4, 3]]
+
+Lines the guard marks all hold the literal text its lookaround terminal starts with, a cheap test
+before the guard's regex:
+
+>>> lr.guard_literal
+'REPORT EVENT: '
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from lark.grammar import NonTerminal, Terminal
 from umlogs.parsers.grammar import parser
 
 _LOOKAROUND = re.compile(r"\(\?(?:=|!|<=|<!)")
+# Text without regex metacharacters: it matches only itself.
+_PLAIN = re.compile(r"[^\\.^$*+?{}\[\]|()]*")
 # A lookahead group, when it holds no parentheses of its own (REPORT_PREFIX's does not).
 _LOOKAHEAD = re.compile(r"\(\?=[^()]*\)")
 
@@ -194,6 +202,6 @@ def _guard(lark: Lark, sequence: list[tuple[str, str, int]]) -> tuple[str, str]:
         if lookaround := _LOOKAROUND.search(regex):
             parts.append(re.sub(r"\(\?=", "(?:", regex))
             head = regex[: lookaround.start()]
-            return "".join(parts), head if re.escape(head) == head else ""
+            return "".join(parts), head if _PLAIN.fullmatch(head) else ""
         parts.append(f"(?:{regex})")
     return "".join(parts), ""
