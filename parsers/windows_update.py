@@ -219,11 +219,16 @@ def sql_fields(group) -> dict[str, str]:
     date, time = group("start__DATE__0"), f"(CASE WHEN {classic} THEN {group('classic__CLASSIC_TIME__0')} ELSE {group('etl__ETL_TIME__0')} END)"
     component = f"(CASE WHEN {classic} THEN {group('classic__COMPONENT__0')} ELSE {group('etl__COMPONENT__0')} END)"
     etl_spaces = f"greatest(0, length({group('etl__PAD__0')}) - greatest(1, {_COMPONENT_COLUMN} - length({group('etl__COMPONENT__0')})))"
-    micros = f"rpad(substr({time}, 10, 6), 6, '0')"
-    stamp = f"substr({date}, 1, 4) || '-' || substr({date}, 6, 2) || '-' || substr({date}, 9, 2) || ' ' || substr({time}, 1, 8) || '.' || {micros}"
+    text = f"({date} || ' ' || {time})"
+    # The stamp to the second as written, read with the format its date separators call for (a list
+    # of formats costs an error for each that fails), then the fraction's first six digits as
+    # microseconds: no new stamp is built (building one took 0.5 s of 0.8 for 1M lines).
+    separators = f"(substr({date}, 5, 1) || substr({date}, 8, 1))"
+    seconds = " ".join(f"WHEN '{a}{b}' THEN try_strptime(substr({text}, 1, 19), '%Y{a}%m{b}%d %H:%M:%S')" for a in "-/" for b in "-/")
+    micros = f"to_microseconds(CAST(rpad(substr({time}, 10, 6), 6, '0') AS BIGINT))"
     return {
-        "timestamp": f"(CASE WHEN substr({date}, 1, 4) <> '0000' THEN try_strptime({stamp}, '%Y-%m-%d %H:%M:%S.%f') END)",
-        "timestamp_text": f"({date} || ' ' || {time})",
+        "timestamp": f"(CASE WHEN substr({date}, 1, 4) <> '0000' THEN (CASE {separators} {seconds} END) + {micros} END)",
+        "timestamp_text": text,
         "pid": f"CAST(trim(CASE WHEN {classic} THEN {group('classic__PID__0')} ELSE {group('etl__PID__0')} END) AS BIGINT)",
         "tid": f"(CASE WHEN {classic} THEN CAST('0x' || trim({group('classic__CLASSIC_TID__0')}) AS BIGINT) ELSE CAST({group('etl__TID__0')} AS BIGINT) END)",
         "component": component,
