@@ -1,11 +1,12 @@
-"""The fast path of the parse stage: a chunk of lines into an Arrow table of events, by two DuckDB
-queries (each prepared once on each thread's connection). The line query matches and splits the
-lines with the grammar's line rules compiled to regular expressions (:mod:`umlogs.parsers.fastpath`);
-the features query reads what a message carries with the message terminals as SQL
-(:func:`~umlogs.parsers.message.sql_carried`), once per message the thread has not met before: a
-message's features depend on its text alone, and messages repeat within a file and across files.
-Lines the regular expressions do not take go to the Lark parser, so the result is exactly what
-``parser.parse`` yields — tests/parsers/test_fastpath.py checks it on generated input and the corpus.
+"""The fast path of the parse stage: chunks of lines into Arrow tables of events, by DuckDB. One
+*line query* per file streams over all its chunks (planned once, run in as many DuckDB threads as
+asked): it matches and splits the lines with the grammar's line rules compiled to regular expressions
+(:mod:`umlogs.parsers.fastpath`). The *features query* reads what a message carries with the message
+terminals as SQL (:func:`~umlogs.parsers.message.sql_carried`), once per message the thread has not
+met before, for the messages of many chunks at once: a message's features depend on its text alone,
+and messages repeat within a file and across files. Lines the regular expressions do not take go to
+the Lark parser, so the result is exactly what ``parser.parse`` yields — tests/parsers/test_fastpath.py
+checks it on generated input and the corpus.
 
 A format takes part when its parser module has ``sql_fields`` (today: windows_update).
 
@@ -18,11 +19,11 @@ A format takes part when its parser module has ``sql_fields`` (today: windows_up
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -44,6 +45,11 @@ FEATURES = ("level", "hresult", "hresults", "success_codes", "kbs", "update_ids"
 _FOUND = pa.schema([("message", pa.string()), ("_guarded", pa.bool_()), *(EVENT_SCHEMA.field(name) for name in FEATURES)])
 # Distinct messages whose features a thread keeps (~200 bytes each with their features).
 CACHED_MESSAGES = 20_000
+# Lines whose messages the features query reads at once: its planning (20-40 ms) is paid once for
+# them, though every classic chunk holds REPORT EVENT records, each a message never met before.
+FEATURE_LINES = 30_000
+# What the line query reads: each line, numbered, with the UTC offset in force at it.
+_INPUT = pa.schema([("line_no", pa.int64()), ("line", pa.string()), ("utc_offset", pa.int16())])
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,42 @@ def supports(parser: ModuleType) -> bool:
     return hasattr(parser, "sql_fields")
 
 
+def parse_chunks(
+    parser: ModuleType,
+    chunks: Iterable[pa.Array],
+    *,
+    source: str,
+    host: str | None = None,
+    utc_offset: int | None = None,
+    first_line_no: int = 1,
+    threads: int = 1,
+    rows: int = 30_000,
+) -> Iterator[Chunk]:
+    """Parse ``chunks`` of lines (numbered from ``first_line_no``) as one stream: one line query over
+    all of them in ``threads`` DuckDB threads, the events in line order, in tables of at most ``rows``.
+    Memory does not grow with the input: DuckDB reads the chunks as it goes, and each is let go once
+    the query has passed it."""
+    feed = _Feed(parser, iter(chunks), source, utc_offset, first_line_no)
+    constants = {"format": parser.NAME, "host": host or None, "source": source}
+    key = "\x1f".join((parser.NAME, host or "", source, ""))  # what every event id starts with
+    con = _connection("lines", threads)
+    try:
+        with _registered(con, _chunk=pa.RecordBatchReader.from_batches(_INPUT, feed.batches())):
+            taken = con.sql(_line_query(parser), params=[key]).to_arrow_reader(rows)
+            pending: list[pa.RecordBatch] = []
+            for batch in taken:
+                pending.append(batch)
+                if sum(map(len, pending)) >= FEATURE_LINES:
+                    yield from _finished(parser, feed, pa.Table.from_batches(pending, taken.schema), constants, rows)
+                    pending = []
+            yield from _finished(parser, feed, pa.Table.from_batches(pending, taken.schema), constants, rows, last=True)
+    except BaseException:  # a query cut short leaves its connection unusable: start afresh next time
+        _forget("lines", threads)
+        raise
+    if feed.failure is not None:
+        raise feed.failure
+
+
 def parse_chunk(
     parser: ModuleType,
     lines: Sequence[str] | pa.Array,
@@ -69,31 +111,71 @@ def parse_chunk(
     utc_offset: int | None = None,
     first_line_no: int = 1,
 ) -> Chunk:
-    """Parse ``lines`` (numbered from ``first_line_no``); blank lines yield nothing."""
+    """Parse ``lines`` (numbered from ``first_line_no``) into one :class:`Chunk`; blank lines yield nothing."""
     lines = lines if isinstance(lines, pa.Array) else pa.array(lines, pa.string())
-    offsets = line_offsets(parser, lines, source, utc_offset)
-    numbers = _counting(first_line_no, len(lines))
-    chunk = pa.table({"line_no": numbers, "line": lines, "utc_offset": offsets})
-    con = _connection()
-    try:
-        with _registered(con, _chunk=chunk):
-            key = "\x1f".join((parser.NAME, host or "", source, ""))  # what every event id starts with
-            taken = con.sql(f"EXECUTE {_prepared(con, parser, 'lines', _guarded(parser, lines))}({sql_literal(key)})").to_arrow_table()
-        taken = taken if _ascending(taken.column("line_no")) else taken.sort_by("line_no")
-        features = _features(con, parser, taken.column("message"), taken.column("_guarded"))
-    except BaseException:  # a query cut short leaves its connection unusable: start afresh next time
-        _local.con = None
-        con.close()
-        raise
-    fast = _in_schema(taken, features, lines, first_line_no, {"format": parser.NAME, "host": host or None, "source": source})
-    if taken.num_rows == len(lines):
-        return Chunk(fast, [])
-    rest = chunk.filter(pc.invert(pc.is_in(numbers, value_set=taken.column("line_no"))))
-    slow = [row for row in zip(*(rest.column(c).to_pylist() for c in rest.column_names)) if row[1].strip()]
-    events, issues = _lark(parser, slow, source, host)
-    if not events:
-        return Chunk(fast, issues)
-    return Chunk(pa.concat_tables([fast, events_table(events)]).sort_by("line_no"), issues)
+    parsed = list(parse_chunks(parser, [lines], source=source, host=host, utc_offset=utc_offset,
+                               first_line_no=first_line_no, rows=max(1, len(lines))))  # fmt: skip
+    return Chunk(pa.concat_tables([events_table([]), *(c.events for c in parsed)]), [i for c in parsed for i in c.issues])
+
+
+class _Feed:
+    """The chunks as the line query reads them (:meth:`batches`), each line numbered and given the
+    UTC offset in force at it; kept until the query's output has passed them, for their raw text and
+    the lines the query did not take."""
+
+    def __init__(self, parser: ModuleType, chunks: Iterator[pa.Array], source: str, utc_offset: int | None, first_line_no: int) -> None:
+        self.parser, self.chunks, self.source, self.utc_offset = parser, chunks, source, utc_offset
+        self.next_line_no = first_line_no
+        self.kept: deque[pa.RecordBatch] = deque()
+        self.failure: BaseException | None = None
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The chunks as record batches of :data:`_INPUT` (DuckDB's threads call this). An error is
+        kept for the consumer to raise: through DuckDB it would become a message."""
+        try:
+            for lines in self.chunks:
+                if not len(lines):
+                    continue
+                offsets = line_offsets(self.parser, lines, self.source, self.utc_offset)
+                self.utc_offset = offsets[-1].as_py()
+                batch = pa.record_batch([_counting(self.next_line_no, len(lines)), lines, offsets], schema=_INPUT)
+                self.kept.append(batch)
+                self.next_line_no += len(lines)
+                yield batch
+        except BaseException as error:  # noqa: BLE001 - raised again by parse_chunks
+            self.failure = error
+
+    def upto(self, line_no: int) -> pa.Table:
+        """The kept lines up to ``line_no``, let go."""
+        taken: list[pa.RecordBatch] = []
+        while self.kept and self.kept[0].column(0)[0].as_py() <= line_no:
+            batch = self.kept.popleft()
+            cut = line_no - batch.column(0)[0].as_py() + 1
+            if cut < len(batch):
+                self.kept.appendleft(batch.slice(cut))
+            taken.append(batch.slice(0, cut))
+        return pa.Table.from_batches(taken, _INPUT)
+
+
+def _finished(parser: ModuleType, feed: _Feed, taken: pa.Table, constants: dict, rows: int, last: bool = False) -> Iterator[Chunk]:
+    """The events of the lines the line query has passed: ``taken`` (the rows it took since the last
+    call, in order) with their features, and the lines between them it did not take, parsed by Lark.
+    Every line up to the last taken one is passed; with ``last``, every line fed."""
+    lines = feed.upto(feed.next_line_no - 1 if last else taken.column("line_no")[-1].as_py())
+    if not lines.num_rows:
+        return
+    numbers, first = lines.column("line_no"), lines.column("line_no")[0].as_py()
+    fast = _in_schema(taken, _features(parser, taken.column("message"), taken.column("_guarded")),
+                      lines.column("line").combine_chunks(), first, constants)  # fmt: skip
+    issues: list[ParseIssue] = []
+    if taken.num_rows < lines.num_rows:
+        rest = lines.filter(pc.invert(pc.is_in(numbers, value_set=taken.column("line_no"))))
+        slow = [row for row in zip(*(rest.column(c).to_pylist() for c in rest.column_names)) if row[1].strip()]
+        events, issues = _lark(parser, slow, constants["source"], constants["host"])
+        if events:
+            fast = pa.concat_tables([fast, events_table(events)]).sort_by("line_no")
+    for start in range(0, max(fast.num_rows, 1), rows):
+        yield Chunk(fast.slice(start, rows), issues if start == 0 else [])
 
 
 def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | None) -> pa.Array:
@@ -118,20 +200,6 @@ def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | 
     at = pc.is_in(_counting(0, len(lines)), value_set=pa.array([i for i, _ in changes], pa.int64()))
     values = pa.array([start, *(o for _, o in changes)], pa.int16())
     return pc.take(values, pc.cumulative_sum(pc.cast(at, pa.int64())))
-
-
-def offset_after(parser: ModuleType, lines: pa.Array, source: str, start: int | None) -> int | None:
-    """The UTC offset in force after ``lines``: the last banner's (read from the end), else ``start``.
-
-    >>> from umlogs.parsers import windows_update
-    >>> offset_after(windows_update, pa.array(["x", "y"]), "x.log", -60)
-    -60
-    """
-    for i in reversed(_banner_lines(parser, lines)):
-        found = _banner_offset(parser, lines[i].as_py(), source, None)
-        if found is not None:
-            return found
-    return start
 
 
 def _banner_lines(parser: ModuleType, lines: pa.Array) -> list[int]:
@@ -175,33 +243,35 @@ def _python_regex(pattern: str) -> re.Pattern:
     return re.compile(pattern)
 
 
-def _connection() -> duckdb.DuckDBPyConnection:
-    """This thread's DuckDB connection, with one DuckDB thread: the parallelism is chunks in threads."""
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect(config={"threads": 1})
+def _connection(purpose: str, threads: int = 1) -> duckdb.DuckDBPyConnection:
+    """This thread's DuckDB connection for ``purpose`` (``lines``: the streaming line query, in
+    ``threads`` DuckDB threads; ``features``: the features query, prepared on it), made once."""
+    connections = _local.__dict__.setdefault("connections", {})
+    if (purpose, threads) not in connections:
+        con = duckdb.connect(config={"threads": threads})
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
-        _local.con, _local.prepared = con, set()
-    return con
+        connections[purpose, threads] = con
+        if purpose == "features":
+            _local.prepared = set()
+    return connections[purpose, threads]
 
 
-def _guarded(parser: ModuleType, lines: pa.Array) -> bool:
-    """True when some line may be one the guard marks (it holds the guard's literal text)."""
-    lr = line_regex(parser.NAME)
-    return lr.guard is not None and pc.any(_holding(lines, lr.guard_literal)).as_py() is True
+def _forget(purpose: str, threads: int = 1) -> None:
+    """Close this thread's connection for ``purpose``: the next call makes a new one."""
+    con = _local.__dict__.get("connections", {}).pop((purpose, threads), None)
+    if con is not None:
+        con.close()
 
 
-def _prepared(con: duckdb.DuckDBPyConnection, parser: ModuleType, query: str, guarded: bool) -> str:
-    """The name of ``parser``'s ``query`` (``lines`` or ``features``) prepared on ``con``, once per
-    connection. DuckDB still binds and plans each ``EXECUTE`` again (docs/performance.md), but the SQL
-    is not parsed again (5-9% of a chunk's CPU, measured on the single query these two replaced). Without
-    ``guarded`` (no line could be a REPORT EVENT record), the query without the record's part, which
-    is cheaper to plan."""
-    name = f"umlogs_{parser.NAME}_{query}_{'guarded' if guarded else 'plain'}"
-    if name not in _local.prepared:  # the names prepared on this thread's connection
-        sql = _line_query(parser, guarded) if query == "lines" else _features_query(parser, guarded)
-        con.execute(f"PREPARE {name} AS {sql}")
+def _prepared(con: duckdb.DuckDBPyConnection, parser: ModuleType, guarded: bool) -> str:
+    """The name of ``parser``'s features query prepared on ``con`` (this thread's features
+    connection), once. DuckDB still binds and plans each ``EXECUTE`` again (docs/performance.md),
+    but the SQL is not parsed again. Without ``guarded`` (no REPORT EVENT record among the messages),
+    the query without the record's part, which is cheaper to plan."""
+    name = f"umlogs_{parser.NAME}_features_{'guarded' if guarded else 'plain'}"
+    if name not in _local.prepared:  # the names prepared on this thread's features connection
+        con.execute(f"PREPARE {name} AS {_features_query(parser, guarded)}")
         _local.prepared.add(name)
     return name
 
@@ -219,17 +289,18 @@ def _registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table):
 
 
 @functools.cache
-def _line_query(parser: ModuleType, guarded: bool = True) -> str:
+def _line_query(parser: ModuleType) -> str:
     """Match and split the lines (``_chunk``), and compute every event column that depends on the
-    line rather than on its message alone. Lines the guard marks are taken only when they fully
-    match what the guard stands for (a REPORT EVENT record); without ``guarded``, the query for
-    chunks where no line holds the guard's literal. ``$1`` is what every event id of the file
-    hashes before the line number (see :attr:`Event.event_id`)."""
+    line rather than on its message alone; the lines come out in the order they went in (DuckDB
+    keeps insertion order). Lines the guard marks are taken only when they fully match what the
+    guard stands for (a REPORT EVENT record). ``$1`` is what every event id of the file hashes
+    before the line number (see :attr:`Event.event_id`). The CTEs are materialized so that each
+    regular expression runs once a line; DuckDB streams them (it does not hold the whole input)."""
     lr = line_regex(parser.NAME)
-    lr = lr if guarded else dataclasses.replace(lr, guard=None, guarded=None)
     first, rest, group, began, matched = _passes(lr)
     fields = parser.sql_fields(lambda name: name)
-    guarded = f"contains(line, {sql_literal(lr.guard_literal)}) AND regexp_matches(line, {sql_literal(lr.guard)})" if lr.guard else "false"
+    # A CASE, not AND: in a projection DuckDB evaluates both sides of AND on every row.
+    guarded = f"CASE WHEN contains(line, {sql_literal(lr.guard_literal)}) THEN regexp_matches(line, {sql_literal(lr.guard)}) ELSE false END" if lr.guard else "false"
     return f"""
     WITH first AS MATERIALIZED (
         SELECT line_no, line, utc_offset, {first}, {guarded} AS _guarded FROM _chunk
@@ -292,10 +363,10 @@ class _Known:
     features: pa.Table
 
 
-def _features(con: duckdb.DuckDBPyConnection, parser: ModuleType, messages: pa.ChunkedArray, guarded: pa.ChunkedArray) -> pa.Table:
+def _features(parser: ModuleType, messages: pa.ChunkedArray, guarded: pa.ChunkedArray) -> pa.Table:
     """The features of each of ``messages`` (in order): those of messages this thread knows, the
     rest from one query over the new messages and the REPORT EVENT records. Past
-    :data:`CACHED_MESSAGES`, the thread keeps only what this chunk's messages need."""
+    :data:`CACHED_MESSAGES`, the thread keeps only what these messages need."""
     known = _known()
     messages, guarded = messages.combine_chunks(), guarded.combine_chunks()
     seen = pc.index_in(messages, value_set=known.messages)
@@ -305,8 +376,13 @@ def _features(con: duckdb.DuckDBPyConnection, parser: ModuleType, messages: pa.C
         return known.features.take(seen)
     asked = pa.table({"message": pa.concat_arrays([new, records]),
                       "_guarded": pa.array([False] * len(new) + [True] * len(records), pa.bool_())})  # fmt: skip
-    with _registered(con, _messages=asked):
-        found = con.sql(f"EXECUTE {_prepared(con, parser, 'features', len(records) > 0)}").to_arrow_table().cast(_FOUND)
+    con = _connection("features")
+    try:
+        with _registered(con, _messages=asked):
+            found = con.sql(f"EXECUTE {_prepared(con, parser, len(records) > 0)}").to_arrow_table().cast(_FOUND)
+    except BaseException:
+        _forget("features")
+        raise
     at = seen  # where each message is among the known ones; looked up again only when they change
     if len(new):
         known = _local.known = _learning(known, seen, found.filter(pc.invert(found.column("_guarded"))))
@@ -364,12 +440,6 @@ def _passes(lr: LineRegex) -> tuple[str, str, Callable[[str], str], str, str]:
         return f"(CASE {cases} ELSE '' END)"
 
     return first, rest or "NULL AS _none", group, " OR ".join(began), " OR ".join(ended)
-
-
-def _ascending(numbers: pa.ChunkedArray) -> bool:
-    """True when ``numbers`` ascend (the line query keeps the lines' order: then no sort)."""
-    numbers = numbers.combine_chunks()
-    return len(numbers) < 2 or pc.all(pc.less(numbers.slice(0, len(numbers) - 1), numbers.slice(1))).as_py()
 
 
 def _in_schema(table: pa.Table, features: pa.Table, lines: pa.Array, first_line_no: int, constants: dict[str, str | None]) -> pa.Table:

@@ -9,12 +9,10 @@ a file that is not a log comes back with ``error`` set; lines no grammar accepts
 
 from __future__ import annotations
 
-import functools
 import io
 import itertools
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -28,9 +26,9 @@ from umlogs.pipeline import fastparse
 from umlogs.pipeline.decode import MAX_LINE_CHARS, NotText, check_text, iter_arrow
 from umlogs.pipeline.store import event_from_row, events_table
 
-# Lines per fast-path chunk: large enough to amortize its two queries (35-55 ms to plan, whatever its size),
-# small enough to bound memory (a 10M-line, 1.6 GB log peaks at 398 MB RSS with 30k, 441 MB with 40k,
-# under the CLI's jemalloc; docs/performance.md).
+# Lines per fast-path chunk, the batches DuckDB's line query reads and the tables of events that come
+# out: small enough to bound memory (a 10M-line, 1.6 GB log peaks at 439 MB RSS, under the CLI's
+# jemalloc; docs/performance.md).
 CHUNK_LINES = 30_000
 # Events per batch on the Lark path: each is a Python object until its batch becomes a table (a 200k-line
 # worker.log peaks at 236 MB RSS with 20k, 405 MB with 100k).
@@ -233,32 +231,11 @@ def _rechunk(blocks: Iterable[pa.Array], size: int) -> Iterator[pa.Array]:
 
 
 def _fast_batches(blocks, parser, source, host, utc_offset, workers, size) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
-    """Chunks of ``size`` lines through the fast path, in order, in ``workers`` threads (DuckDB runs
-    without the GIL) with at most ``workers + 1`` in flight. The UTC offset each chunk starts with
-    is known before it is sent: the parent reads the few banner lines of each chunk."""
-    pending: list[Future] = []
-    first_line_no = 1
-    for chunk in _rechunk(blocks, size):
-        job = functools.partial(fastparse.parse_chunk, parser, chunk, source=source, host=host,
-                                utc_offset=utc_offset, first_line_no=first_line_no)  # fmt: skip
-        pending.append(_pool(workers).submit(job))
-        utc_offset = fastparse.offset_after(parser, chunk, source, utc_offset)
-        first_line_no += len(chunk)
-        while len(pending) > workers:
-            parsed = pending.pop(0).result()
-            yield parsed.events, parsed.issues
-    for future in pending:
-        parsed = future.result()
+    """Chunks of ``size`` lines through the fast path as one stream, in ``workers`` DuckDB threads,
+    the events in order in tables of at most ``size``."""
+    chunks = _rechunk(blocks, size)
+    for parsed in fastparse.parse_chunks(parser, chunks, source=source, host=host, utc_offset=utc_offset, threads=workers, rows=size):
         yield parsed.events, parsed.issues
-
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-
-
-def _pool(workers: int) -> ThreadPoolExecutor:
-    if workers not in _POOLS:
-        _POOLS[workers] = ThreadPoolExecutor(max(1, workers), thread_name_prefix="umlogs-parse")
-    return _POOLS[workers]
 
 
 class _Prefixed(io.RawIOBase):
