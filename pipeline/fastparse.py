@@ -43,11 +43,12 @@ FEATURES = ("level", "hresult", "hresults", "success_codes", "kbs", "update_ids"
             "operation", "operation_phase", "exit_code", "attrs")  # fmt: skip
 # What the features query returns: each message asked about, whether it is a record's, its features.
 _FOUND = pa.schema([("message", pa.string()), ("_guarded", pa.bool_()), *(EVENT_SCHEMA.field(name) for name in FEATURES)])
-# Distinct messages whose features a thread keeps (~200 bytes each with their features).
-CACHED_MESSAGES = 20_000
+# Distinct messages whose features a thread keeps (~200 bytes each with their features): 1M generated
+# Windows 10+ lines hold 28k (their cV ids make many unique), and each learned again costs ~16 us.
+CACHED_MESSAGES = 100_000
 # Lines whose messages the features query reads at once: its planning (20-40 ms) is paid once for
 # them, though every classic chunk holds REPORT EVENT records, each a message never met before.
-FEATURE_LINES = 30_000
+FEATURE_LINES = 120_000
 # What the line query reads: each line, numbered, with the UTC offset in force at it.
 _INPUT = pa.schema([("line_no", pa.int64()), ("line", pa.string()), ("utc_offset", pa.int16())])
 
@@ -90,7 +91,7 @@ def parse_chunks(
             taken = con.sql(_line_query(parser), params=[key]).to_arrow_reader(rows)
             pending: list[pa.RecordBatch] = []
             for batch in taken:
-                pending.append(batch)
+                pending.append(batch.filter(batch.column("_taken")))
                 if sum(map(len, pending)) >= FEATURE_LINES:
                     yield from _finished(parser, feed, pa.Table.from_batches(pending, taken.schema), constants, rows)
                     pending = []
@@ -158,24 +159,27 @@ class _Feed:
 
 
 def _finished(parser: ModuleType, feed: _Feed, taken: pa.Table, constants: dict, rows: int, last: bool = False) -> Iterator[Chunk]:
-    """The events of the lines the line query has passed: ``taken`` (the rows it took since the last
-    call, in order) with their features, and the lines between them it did not take, parsed by Lark.
-    Every line up to the last taken one is passed; with ``last``, every line fed."""
-    lines = feed.upto(feed.next_line_no - 1 if last else taken.column("line_no")[-1].as_py())
-    if not lines.num_rows:
-        return
-    numbers, first = lines.column("line_no"), lines.column("line_no")[0].as_py()
-    fast = _in_schema(taken, _features(parser, taken.column("message"), taken.column("_guarded")),
-                      lines.column("line").combine_chunks(), first, constants)  # fmt: skip
-    issues: list[ParseIssue] = []
-    if taken.num_rows < lines.num_rows:
-        rest = lines.filter(pc.invert(pc.is_in(numbers, value_set=taken.column("line_no"))))
-        slow = [row for row in zip(*(rest.column(c).to_pylist() for c in rest.column_names)) if row[1].strip()]
-        events, issues = _lark(parser, slow, constants["source"], constants["host"])
-        if events:
-            fast = pa.concat_tables([fast, events_table(events)]).sort_by("line_no")
-    for start in range(0, max(fast.num_rows, 1), rows):
-        yield Chunk(fast.slice(start, rows), issues if start == 0 else [])
+    """The events of the lines the line query has passed, in tables of at most ``rows``: ``taken``
+    (the rows it took since the last call, in order) with their features, read at once, and the
+    lines between them it did not take, parsed by Lark. Every line up to the last taken one is
+    passed; with ``last``, every line fed. Each table is made only once the one before has gone."""
+    features = _features(parser, taken.column("message"), taken.column("_guarded"))
+    for start in range(0, max(taken.num_rows, 1), rows):
+        part = taken.slice(start, rows)
+        end = feed.next_line_no - 1 if last and start + rows >= taken.num_rows else part.column("line_no")[-1].as_py()
+        lines = feed.upto(end)
+        if not lines.num_rows:
+            continue
+        numbers, first = lines.column("line_no"), lines.column("line_no")[0].as_py()
+        fast = _in_schema(part, features.slice(start, rows), lines.column("line").combine_chunks(), first, constants)
+        issues: list[ParseIssue] = []
+        if part.num_rows < lines.num_rows:
+            rest = lines.filter(pc.invert(pc.is_in(numbers, value_set=part.column("line_no"))))
+            slow = [row for row in zip(*(rest.column(c).to_pylist() for c in rest.column_names)) if row[1].strip()]
+            events, issues = _lark(parser, slow, constants["source"], constants["host"])
+            if events:
+                fast = pa.concat_tables([fast, events_table(events)]).sort_by("line_no")
+        yield Chunk(fast, issues)
 
 
 def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | None) -> pa.Array:
@@ -251,6 +255,9 @@ def _connection(purpose: str, threads: int = 1) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config={"threads": threads})
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
+        # Room for the line query to run ahead while the parse thread reads features: with DuckDB's
+        # 10 MB it stalls (Windows 10+ lines, 1M: 9.9-11.1 s at 10 MB, 7.6-9.2 s at 32-100 MB).
+        con.execute("SET streaming_buffer_size = '32MB'")
         connections[purpose, threads] = con
         if purpose == "features":
             _local.prepared = set()
@@ -291,32 +298,39 @@ def _registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table):
 @functools.cache
 def _line_query(parser: ModuleType) -> str:
     """Match and split the lines (``_chunk``), and compute every event column that depends on the
-    line rather than on its message alone; the lines come out in the order they went in (DuckDB
-    keeps insertion order). Lines the guard marks are taken only when they fully match what the
-    guard stands for (a REPORT EVENT record). ``$1`` is what every event id of the file hashes
-    before the line number (see :attr:`Event.event_id`). The CTEs are materialized so that each
-    regular expression runs once a line; DuckDB streams them (it does not hold the whole input)."""
+    line rather than on its message alone; ``_taken`` tells the lines the fast path takes. Lines
+    the guard marks are taken only when they fully match what the guard stands for (a REPORT EVENT
+    record). ``$1`` is what every event id of the file hashes before the line number (see
+    :attr:`Event.event_id`). Every line comes out, in the order it went in (DuckDB keeps insertion
+    order), and DuckDB streams it all.
+
+    Each regular expression runs once a line only as long as no filter is pushed down past the
+    projection that runs it: DuckDB would run it again to filter. So there is no WHERE: CASE
+    guards what must not run on a line that was not taken (a cast of an empty field), and the
+    lines not taken are dropped in Arrow. A CASE also stands for AND where one side is dear: in a
+    projection DuckDB evaluates both sides of AND on every row."""
     lr = line_regex(parser.NAME)
-    first, rest, group, began, matched = _passes(lr)
+    first, rest, group, matched = _passes(lr)
     fields = parser.sql_fields(lambda name: name)
-    # A CASE, not AND: in a projection DuckDB evaluates both sides of AND on every row.
     guarded = f"CASE WHEN contains(line, {sql_literal(lr.guard_literal)}) THEN regexp_matches(line, {sql_literal(lr.guard)}) ELSE false END" if lr.guard else "false"
+    record = f"regexp_full_match(line, {sql_literal(lr.guarded)})" if lr.guard else "true"
     return f"""
-    WITH first AS MATERIALIZED (
+    WITH first AS (
         SELECT line_no, line, utc_offset, {first}, {guarded} AS _guarded FROM _chunk
-    ), matched AS MATERIALIZED (
+    ), matched AS (
         SELECT line_no, line, utc_offset, _guarded, {matched} AS _took, {", ".join(f"{group(g)} AS {g}" for g in lr.groups)}
-        FROM (SELECT *, {rest} FROM first WHERE {began})
+        FROM (SELECT *, {rest} FROM first)
     ), fields AS (
-        SELECT line_no, utc_offset, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in fields.items())},
-               md5($1 || CAST(line_no AS VARCHAR) || chr(31) || line) AS event_id
-        FROM matched WHERE _took AND (NOT _guarded OR regexp_full_match(line, {sql_literal(lr.guarded or "")}))
+        SELECT line_no, utc_offset, _guarded, {", ".join(f"CASE WHEN _took THEN {sql} END AS {name}" for name, sql in fields.items())},
+               CASE WHEN _took THEN md5($1 || CAST(line_no AS VARCHAR) || chr(31) || line) END AS event_id,
+               CASE WHEN _took AND _guarded THEN {record} ELSE _took END AS _taken
+        FROM matched
     )
     SELECT event_id, line_no, timestamp, timestamp_text, utc_offset,
            CASE WHEN utc_offset IS NOT NULL
                  AND timestamp - to_minutes(utc_offset) BETWEEN TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31 23:59:59.999999'
                 THEN CAST(timestamp - to_minutes(utc_offset) AS TIMESTAMPTZ) END AS timestamp_utc,
-           pid, tid, component, message, _guarded
+           pid, tid, component, message, _guarded, _taken
     FROM fields
     """
 
@@ -415,11 +429,11 @@ def _known() -> _Known:
     return known
 
 
-def _passes(lr: LineRegex) -> tuple[str, str, Callable[[str], str], str, str]:
+def _passes(lr: LineRegex) -> tuple[str, str, Callable[[str], str], str]:
     """The line regex's passes as SQL: the first pass of every branch (columns ``_b<i>p0``), the
     others where their branch's first pass matched, a group's text by name (``''`` when it took no
-    part), the condition that some branch's first pass matched, and the condition that some branch
-    matched (its last pass, the one anchored at both ends)."""
+    part), and the condition that some branch matched (its last pass, the one anchored at both
+    ends)."""
     def extract(b: int, p: int) -> str:
         names = ", ".join(f"'{g}'" for g in lr.branches[b][p].groups)
         return f"regexp_extract(line, {sql_literal(lr.branches[b][p].pattern)}, [{names}])"
@@ -439,7 +453,7 @@ def _passes(lr: LineRegex) -> tuple[str, str, Callable[[str], str], str, str]:
         cases = " ".join(f"WHEN {ended[b]} THEN coalesce(_b{b}p{p}.{name}, '')" for b, p in where[name])
         return f"(CASE {cases} ELSE '' END)"
 
-    return first, rest or "NULL AS _none", group, " OR ".join(began), " OR ".join(ended)
+    return first, rest or "NULL AS _none", group, " OR ".join(ended)
 
 
 def _in_schema(table: pa.Table, features: pa.Table, lines: pa.Array, first_line_no: int, constants: dict[str, str | None]) -> pa.Table:

@@ -68,9 +68,12 @@ def test_whole_corpus_is_equal_file_by_file():
 
 
 def test_chunks_in_worker_threads_equal_one_pass(tmp_path, monkeypatch):
-    """Offsets announced by a banner carry across chunk boundaries, in threads too."""
+    """Offsets announced by a banner carry across chunk boundaries, in DuckDB's threads too, and
+    features read for several chunks at once (a number of lines no chunk boundary divides) land on
+    their lines."""
     path = next(p for p in corpus_files("windows_update") if p.name.startswith("classic"))
     monkeypatch.setattr(parse_stage, "CHUNK_LINES", 1000)
+    monkeypatch.setattr(fastparse, "FEATURE_LINES", 2500)
     pooled = parse_file(path, workers=2).table().to_pylist()
     monkeypatch.setattr(parse_stage, "CHUNK_LINES", 10**9)
     single = parse_file(path, workers=1).table().to_pylist()
