@@ -312,6 +312,7 @@ def _line_query(parser: ModuleType) -> str:
     lr = line_regex(parser.NAME)
     first, rest, group, matched = _passes(lr)
     fields = parser.sql_fields(lambda name: name)
+    steps = ", ".join(f"CASE WHEN _took THEN {sql} END AS {name}" for name, sql in fields.items() if name.startswith("_"))
     guarded = f"CASE WHEN contains(line, {sql_literal(lr.guard_literal)}) THEN regexp_matches(line, {sql_literal(lr.guard)}) ELSE false END" if lr.guard else "false"
     record = f"regexp_full_match(line, {sql_literal(lr.guarded)})" if lr.guard else "true"
     return f"""
@@ -321,10 +322,11 @@ def _line_query(parser: ModuleType) -> str:
         SELECT line_no, line, utc_offset, _guarded, {matched} AS _took, {", ".join(f"{group(g)} AS {g}" for g in lr.groups)}
         FROM (SELECT *, {rest} FROM first)
     ), fields AS (
-        SELECT line_no, utc_offset, _guarded, {", ".join(f"CASE WHEN _took THEN {sql} END AS {name}" for name, sql in fields.items())},
+        SELECT line_no, utc_offset, _guarded,
+               {", ".join(f"CASE WHEN _took THEN {sql} END AS {name}" for name, sql in fields.items() if not name.startswith("_"))},
                CASE WHEN _took THEN md5($1 || CAST(line_no AS VARCHAR) || chr(31) || line) END AS event_id,
                CASE WHEN _took AND _guarded THEN {record} ELSE _took END AS _taken
-        FROM matched
+        FROM (SELECT *{", " + steps if steps else ""} FROM matched)
     )
     SELECT event_id, line_no, timestamp, timestamp_text, utc_offset,
            CASE WHEN utc_offset IS NOT NULL
