@@ -50,6 +50,9 @@ CACHED_MESSAGES = 100_000
 # Lines whose messages the features query reads at once: its planning (20-40 ms) is paid once for
 # them, though every classic chunk holds REPORT EVENT records, each a message never met before.
 FEATURE_LINES = 120_000
+# New messages (with REPORT EVENT records) at most this many are read by Lark from their lines rather
+# than by the features query: Lark takes ~0.1 ms a line, the query 20-40 ms to plan.
+LARK_FEATURES = 64
 # What the line query reads: each line, numbered, with the UTC offset in force at it.
 _INPUT = pa.schema([("line_no", pa.int64()), ("line", pa.string()), ("utc_offset", pa.int16())])
 
@@ -152,6 +155,12 @@ class _Feed:
         except BaseException as error:  # noqa: BLE001 - raised again by parse_chunks
             self.failure = error
 
+    def line(self, line_no: int) -> str:
+        """The text of a kept line. (A copy of the deque is searched: DuckDB's thread may add to it
+        meanwhile.)"""
+        batch = next(b for b in list(self.kept) if b.column(0)[0].as_py() <= line_no < b.column(0)[0].as_py() + len(b))
+        return batch.column(1)[line_no - batch.column(0)[0].as_py()].as_py()
+
     def upto(self, line_no: int) -> pa.Table:
         """The kept lines up to ``line_no``, let go."""
         taken: list[pa.RecordBatch] = []
@@ -169,7 +178,7 @@ def _finished(parser: ModuleType, feed: _Feed, taken: pa.Table, constants: dict,
     (the rows it took since the last call, in order) with their features, read at once, and the
     lines between them it did not take, parsed by Lark. Every line up to the last taken one is
     passed; with ``last``, every line fed. Each table is made only once the one before has gone."""
-    features = _features(parser, taken.column("message"), taken.column("_guarded"))
+    features = _features(parser, taken, feed)
     for start in range(0, max(taken.num_rows, 1), rows):
         part = taken.slice(start, rows)
         end = feed.next_line_no - 1 if last and start + rows >= taken.num_rows else part.column("line_no")[-1].as_py()
@@ -387,26 +396,24 @@ class _Known:
     features: pa.Table
 
 
-def _features(parser: ModuleType, messages: pa.ChunkedArray, guarded: pa.ChunkedArray) -> pa.Table:
-    """The features of each of ``messages`` (in order): those of messages this thread knows, the
-    rest from one query over the new messages and the REPORT EVENT records. Past
-    :data:`CACHED_MESSAGES`, the thread keeps only what these messages need."""
+def _features(parser: ModuleType, taken: pa.Table, feed: _Feed) -> pa.Table:
+    """The features of the messages of ``taken`` (rows of the line query, in order): those of
+    messages this thread knows, the rest read at once (:func:`_read`) for the new messages and
+    the REPORT EVENT records. Past :data:`CACHED_MESSAGES`, the thread keeps only what these
+    messages need."""
     known = _known()
-    messages, guarded = messages.combine_chunks(), guarded.combine_chunks()
+    messages, guarded = taken.column("message").combine_chunks(), taken.column("_guarded").combine_chunks()
     seen = pc.index_in(messages, value_set=known.messages)
     new = pc.unique(pc.filter(messages, pc.and_(pc.invert(guarded), pc.is_null(seen))))
     records = pc.unique(pc.filter(messages, guarded))
     if not len(new) and not len(records):
         return known.features.take(seen)
+    # Where each asked message is first met, among the lines of its kind (a record's or not).
+    first = [pc.index_in(new, value_set=pc.if_else(guarded, None, messages)), pc.index_in(records, value_set=pc.if_else(guarded, messages, None))]
     asked = pa.table({"message": pa.concat_arrays([new, records]),
-                      "_guarded": pa.array([False] * len(new) + [True] * len(records), pa.bool_())})  # fmt: skip
-    con = _connection("features")
-    try:
-        with _registered(con, _messages=asked):
-            found = con.sql(f"EXECUTE {_prepared(con, parser, 'records' if len(records) else 'features')}").to_arrow_table().cast(_FOUND)
-    except BaseException:
-        _forget("features")
-        raise
+                      "_guarded": pa.array([False] * len(new) + [True] * len(records), pa.bool_()),
+                      "line_no": pc.take(taken.column("line_no"), pa.concat_arrays(first))})  # fmt: skip
+    found = _read(parser, asked, feed)
     at = seen  # where each message is among the known ones; looked up again only when they change
     if len(new):
         known = _local.known = _learning(known, seen, found.filter(pc.invert(found.column("_guarded"))))
@@ -416,6 +423,24 @@ def _features(parser: ModuleType, messages: pa.ChunkedArray, guarded: pa.Chunked
     found = found.filter(found.column("_guarded"))
     at = pc.if_else(guarded, pc.add(pc.index_in(messages, value_set=found.column("message").combine_chunks()), len(known.messages)), at)
     return pa.concat_tables([known.features, found.drop_columns(["message", "_guarded"])]).take(at)
+
+
+def _read(parser: ModuleType, asked: pa.Table, feed: _Feed) -> pa.Table:
+    """The features (:data:`_FOUND`) of the ``asked`` messages, each with the number of a line
+    that carries it. A few: Lark parses those lines (~0.1 ms a line, where the features query
+    takes 20-40 ms to plan). More: the features query reads them."""
+    if asked.num_rows <= LARK_FEATURES:
+        events = [item for n in asked.column("line_no").to_pylist() for item in parser.parse([feed.line(n)], "", first_line_no=n)]
+        if len(events) == asked.num_rows and all(isinstance(e, Event) for e in events):  # as the line query said
+            read = events_table(events)
+            return pa.table([asked.column("message"), asked.column("_guarded"), *(read.column(name) for name in FEATURES)], schema=_FOUND)
+    con = _connection("features")
+    try:
+        with _registered(con, _messages=asked.drop_columns(["line_no"])):
+            return con.sql(f"EXECUTE {_prepared(con, parser, 'records' if pc.any(asked.column('_guarded')).as_py() else 'features')}").to_arrow_table().cast(_FOUND)
+    except BaseException:
+        _forget("features")
+        raise
 
 
 def _learning(known: _Known, seen: pa.Array, learned: pa.Table) -> _Known:

@@ -3,6 +3,7 @@ Lark parse must yield exactly the same events and parse issues (the differential
 
 from __future__ import annotations
 
+import contextlib
 import string
 from datetime import datetime
 
@@ -35,12 +36,27 @@ def fast_view(lines, utc_offset=None):
 
 
 def assert_same(lines, utc_offset=None):
+    """The fast path gives Lark's events and issues, whether it reads new messages' features by SQL
+    (as for many) or by Lark from their lines (as for a few)."""
     lark_events, lark_issues = lark_view(lines, utc_offset)
-    fast_events, fast_issues = fast_view(lines, utc_offset)
-    assert fast_issues == lark_issues
-    assert len(fast_events) == len(lark_events)
-    for slow, fast in zip(lark_events, fast_events):
-        assert fast == slow, {k: (slow[k], fast[k]) for k in slow if slow[k] != fast[k]}
+    for sql in (True, False):
+        with features_by_sql(sql):
+            fast_events, fast_issues = fast_view(lines, utc_offset)
+        assert fast_issues == lark_issues
+        assert len(fast_events) == len(lark_events)
+        for slow, fast in zip(lark_events, fast_events):
+            assert fast == slow, {k: (slow[k], fast[k]) for k in slow if slow[k] != fast[k]}
+
+
+@contextlib.contextmanager
+def features_by_sql(sql: bool):
+    """With ``sql``, the features query reads every new message (no matter how few); else Lark."""
+    before = fastparse.LARK_FEATURES
+    fastparse.LARK_FEATURES = 0 if sql else 10**9
+    try:
+        yield
+    finally:
+        fastparse.LARK_FEATURES = before
 
 
 def test_the_regex_is_built_from_the_grammar_terminals():
@@ -94,7 +110,7 @@ def test_known_messages_are_reused_and_start_afresh_when_full(monkeypatch):
     monkeypatch.setattr(fastparse, "_registered", lambda con, **tables: (asked.extend(tables), real(con, **tables))[1])
     assert_same(lines)
     assert len(known) > 20 and set(fastparse._local.known.messages.to_pylist()) == known
-    assert asked.count("_messages") == 1  # the REPORT EVENT records only: every other message was known
+    assert asked.count("_messages") == 1  # by SQL, the REPORT EVENT records only: every other message was known
     full = fastparse._local.known
     some = fastparse._Known(pa.concat_arrays([full.messages[:3], pa.array(["not in the sample"])]), full.features.take([0, 1, 2, 0]))
     monkeypatch.setattr(fastparse._local, "known", some)
