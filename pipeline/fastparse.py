@@ -83,9 +83,10 @@ def parse_chunks(
     rows: int = 30_000,
 ) -> Iterator[Chunk]:
     """Parse ``chunks`` of lines (numbered from ``first_line_no``) as one stream: one line query over
-    all of them in ``threads`` DuckDB threads, the events in line order, in tables of at most ``rows``.
-    Memory does not grow with the input: DuckDB reads the chunks as it goes, and each is let go once
-    the query has passed it."""
+    all of them in ``threads`` DuckDB threads, the events in line order, in tables of about ``rows``
+    (those the fast path took, and the events Lark made of the lines between them). Memory does not
+    grow with the input: DuckDB reads the chunks as it goes, and each is let go once the query has
+    passed it."""
     chunks = iter(chunks)
     head = list(itertools.islice(chunks, 2))
     feed = _Feed(parser, itertools.chain(head, chunks), source, utc_offset, first_line_no)
@@ -174,7 +175,7 @@ class _Feed:
 
 
 def _finished(parser: ModuleType, feed: _Feed, taken: pa.Table, constants: dict, rows: int, last: bool = False) -> Iterator[Chunk]:
-    """The events of the lines the line query has passed, in tables of at most ``rows``: ``taken``
+    """The events of the lines the line query has passed, in tables of about ``rows``: ``taken``
     (the rows it took since the last call, in order) with their features, read at once, and the
     lines between them it did not take, parsed by Lark. Every line up to the last taken one is
     passed; with ``last``, every line fed. Each table is made only once the one before has gone."""
@@ -408,12 +409,9 @@ def _features(parser: ModuleType, taken: pa.Table, feed: _Feed) -> pa.Table:
     records = pc.unique(pc.filter(messages, guarded))
     if not len(new) and not len(records):
         return known.features.take(seen)
-    # Where each asked message is first met, among the lines of its kind (a record's or not).
-    first = [pc.index_in(new, value_set=pc.if_else(guarded, None, messages)), pc.index_in(records, value_set=pc.if_else(guarded, messages, None))]
     asked = pa.table({"message": pa.concat_arrays([new, records]),
-                      "_guarded": pa.array([False] * len(new) + [True] * len(records), pa.bool_()),
-                      "line_no": pc.take(taken.column("line_no"), pa.concat_arrays(first))})  # fmt: skip
-    found = _read(parser, asked, feed)
+                      "_guarded": pa.array([False] * len(new) + [True] * len(records), pa.bool_())})  # fmt: skip
+    found = _read(parser, asked, taken, feed)
     at = seen  # where each message is among the known ones; looked up again only when they change
     if len(new):
         known = _local.known = _learning(known, seen, found.filter(pc.invert(found.column("_guarded"))))
@@ -425,27 +423,38 @@ def _features(parser: ModuleType, taken: pa.Table, feed: _Feed) -> pa.Table:
     return pa.concat_tables([known.features, found.drop_columns(["message", "_guarded"])]).take(at)
 
 
-def _read(parser: ModuleType, asked: pa.Table, feed: _Feed) -> pa.Table:
-    """The features (:data:`_FOUND`) of the ``asked`` messages, each with the number of a line
-    that carries it. A few: Lark parses those lines (~0.1 ms a line, where the features query
-    takes 20-40 ms to plan). More: the features query reads them."""
-    if asked.num_rows <= LARK_FEATURES:
-        events = [item for n in asked.column("line_no").to_pylist() for item in parser.parse([feed.line(n)], "", first_line_no=n)]
+def _read(parser: ModuleType, asked: pa.Table, taken: pa.Table, feed: _Feed) -> pa.Table:
+    """The features (:data:`_FOUND`) of the ``asked`` messages, which lines of ``taken`` carry. A
+    few: Lark parses a line that carries each (~0.1 ms a line, where the features query takes
+    20-40 ms to plan). More: the features query reads them."""
+    if asked.num_rows <= LARK_FEATURES and (numbers := _carrying(asked, taken)) is not None:
+        events = [item for n in numbers for item in parser.parse([feed.line(n)], "", first_line_no=n)]
         if len(events) == asked.num_rows and all(isinstance(e, Event) for e in events):  # as the line query said
             read = events_table(events)
             return pa.table([asked.column("message"), asked.column("_guarded"), *(read.column(name) for name in FEATURES)], schema=_FOUND)
     con = _connection("features")
     try:
-        with _registered(con, _messages=asked.drop_columns(["line_no"])):
+        with _registered(con, _messages=asked):
             return con.sql(f"EXECUTE {_prepared(con, parser, 'records' if pc.any(asked.column('_guarded')).as_py() else 'features')}").to_arrow_table().cast(_FOUND)
     except BaseException:
         _forget("features")
         raise
 
 
+def _carrying(asked: pa.Table, taken: pa.Table) -> list[int] | None:
+    """The number of the first line of ``taken`` that carries each asked message as a line of its
+    kind (a REPORT EVENT record's or not); None when some message has none."""
+    hit = pc.index_in(taken.column("message"), value_set=asked.column("message"))
+    same = pc.fill_null(pc.equal(pc.take(asked.column("_guarded"), hit), taken.column("_guarded")), False)
+    first: dict[int, int] = {}
+    for k, n in zip(pc.filter(hit, same).to_pylist(), pc.filter(taken.column("line_no"), same).to_pylist()):
+        first.setdefault(k, n)
+    return [first[k] for k in range(asked.num_rows)] if len(first) == asked.num_rows else None
+
+
 def _learning(known: _Known, seen: pa.Array, learned: pa.Table) -> _Known:
     """``known`` and the features ``learned`` (rows of the features query). Past
-    :data:`CACHED_MESSAGES`, only the known messages the chunk uses are kept (``seen``: each line's
+    :data:`CACHED_MESSAGES`, only the known messages these lines use are kept (``seen``: each line's
     index among them, null for a message not among them)."""
     if len(known.messages) + learned.num_rows > CACHED_MESSAGES:
         used = pc.unique(pc.drop_null(seen))
