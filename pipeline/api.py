@@ -18,7 +18,7 @@ from umlogs.pipeline.decode import MAX_LINE_CHARS
 from umlogs.pipeline.parse import FileResult, parse_file
 from umlogs.pipeline.store import issues_path, issues_table, parquet_sink, write_parquet
 
-# Processes that parse the chunks of one large file (small files are parsed in-process).
+# DuckDB threads that run a file's fast-path line query (UMLOGS_WORKERS overrides one per CPU).
 WORKERS = int(os.environ.get("UMLOGS_WORKERS", 0)) or os.cpu_count() or 1
 
 _OFFSET = re.compile(r"^(?:UTC|Z|([+-])(\d\d):?(\d\d))$", re.IGNORECASE)

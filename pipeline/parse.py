@@ -97,9 +97,9 @@ def parse_file(
 ) -> FileResult:
     """Parse one file as a stream (memory does not grow with its size); ``format`` forces a parser
     instead of sniffing; ``utc_offset`` (minutes east of UTC) applies where the log does not say its
-    own; ``workers`` > 1 parses fast-path chunks in that many threads; ``sink`` receives the event
-    tables instead of the result keeping them; lines longer than ``max_line`` characters are cut to it
-    and counted in ``long_lines``."""
+    own; ``workers`` DuckDB threads run the fast path's line query; ``sink`` receives the event tables
+    instead of the result keeping them; lines longer than ``max_line`` characters are cut to it and
+    counted in ``long_lines``."""
     result = FileResult(source=str(path))
     try:
         _check_regular(path)
@@ -176,8 +176,8 @@ def parse_stream(
 ) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
     """Lines into Arrow batches of events, each with the parse issues met since the previous one.
     Fast-path formats go by chunks of ``batch`` lines, at most :data:`CHUNK_LINES` (which bounds
-    memory), in ``workers`` threads; others through the Lark parser's generator, ``batch`` events at
-    a time."""
+    memory), through one line query in ``workers`` DuckDB threads; others through the Lark parser's
+    generator, ``batch`` events at a time."""
     if not (fast and fastparse.supports(parser)):
         yield from _lark_batches(lines, parser, source, host, utc_offset, batch or BATCH_EVENTS)
         return
