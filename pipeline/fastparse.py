@@ -91,14 +91,14 @@ def parse_chunks(
     head = list(itertools.islice(chunks, 2))
     feed = _Feed(parser, itertools.chain(head, chunks), source, utc_offset, first_line_no)
     constants = {"format": parser.NAME, "host": host or None, "source": source}
-    key = sql_literal("\x1f".join((parser.NAME, host or "", source, "")))  # what every event id starts with
+    key = "\x1f".join((parser.NAME, host or "", source, ""))  # what every event id starts with
     con = _connection("lines", threads)
     try:
         with _registered(con, _chunk=pa.RecordBatchReader.from_batches(_INPUT, feed.batches())):
             if len(head) < 2:  # one chunk (most files of a fleet): the prepared query, planned sooner
-                taken = con.sql(f"EXECUTE {_prepared(con, parser, 'lines')}({key})").to_arrow_table().to_reader()
+                taken = con.sql(f"EXECUTE {_prepared(con, parser, 'lines')}({sql_literal(key)})").to_arrow_table().to_reader()
             else:  # DuckDB does not stream the result of EXECUTE
-                taken = con.sql(_line_query(parser).replace("$1", key)).to_arrow_reader(rows)
+                taken = con.sql(_line_query(parser), params=[key]).to_arrow_reader(rows)
             pending: list[pa.RecordBatch] = []
             for batch in taken:
                 pending.append(batch.filter(batch.column("_taken")))
@@ -159,19 +159,24 @@ class _Feed:
     def line(self, line_no: int) -> str:
         """The text of a kept line. (A copy of the deque is searched: DuckDB's thread may add to it
         meanwhile.)"""
-        batch = next(b for b in list(self.kept) if b.column(0)[0].as_py() <= line_no < b.column(0)[0].as_py() + len(b))
-        return batch.column(1)[line_no - batch.column(0)[0].as_py()].as_py()
+        batch = next(b for b in list(self.kept) if _first(b) <= line_no < _first(b) + len(b))
+        return batch.column(1)[line_no - _first(batch)].as_py()
 
     def upto(self, line_no: int) -> pa.Table:
         """The kept lines up to ``line_no``, let go."""
         taken: list[pa.RecordBatch] = []
-        while self.kept and self.kept[0].column(0)[0].as_py() <= line_no:
+        while self.kept and _first(self.kept[0]) <= line_no:
             batch = self.kept.popleft()
-            cut = line_no - batch.column(0)[0].as_py() + 1
+            cut = line_no - _first(batch) + 1
             if cut < len(batch):
                 self.kept.appendleft(batch.slice(cut))
             taken.append(batch.slice(0, cut))
         return pa.Table.from_batches(taken, _INPUT)
+
+
+def _first(batch: pa.RecordBatch) -> int:
+    """The number of a batch's first line."""
+    return batch.column(0)[0].as_py()
 
 
 def _finished(parser: ModuleType, feed: _Feed, taken: pa.Table, constants: dict, rows: int, last: bool = False) -> Iterator[Chunk]:

@@ -232,7 +232,7 @@ def _rechunk(blocks: Iterable[pa.Array], size: int) -> Iterator[pa.Array]:
 
 def _fast_batches(blocks, parser, source, host, utc_offset, workers, size) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
     """Chunks of ``size`` lines through the fast path as one stream, in ``workers`` DuckDB threads,
-    the events in order in tables of at most ``size``."""
+    the events in order in tables of about ``size``."""
     chunks = _rechunk(blocks, size)
     for parsed in fastparse.parse_chunks(parser, chunks, source=source, host=host, utc_offset=utc_offset, threads=workers, rows=size):
         yield parsed.events, parsed.issues
