@@ -136,3 +136,19 @@ def test_the_cli_has_arrow_allocate_from_jemalloc_unless_told_otherwise():
         pytest.skip("this pyarrow has no jemalloc")
     assert _arrow_pool() == "jemalloc"
     assert _arrow_pool(ARROW_DEFAULT_MEMORY_POOL="system") == "system"
+
+
+def _command(*args: str) -> subprocess.CompletedProcess:
+    """The console command as installed (``run``), its output piped (so block-buffered)."""
+    code = "import sys; sys.argv[0] = 'umlogs'; from umlogs.pipeline.cli import run; run()"
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
+
+
+def test_the_console_command_keeps_its_output_and_exit_codes(tmp_path):
+    listed = _command("formats")
+    assert listed.returncode == 0 and listed.stdout.split()[0] == "windows_update"
+    found = _command("classify", CLASSIC, "--format", "json", "--fail-on", "warning")
+    assert found.returncode == 1 and json.loads(found.stdout), "findings at --fail-on, and all of the JSON"
+    missing = _command("parse", tmp_path / "missing.log", "-o", tmp_path / "e.parquet")
+    assert missing.returncode == 2 and missing.stderr.strip().endswith("missing.log: no such file")
+    assert _command("no-such-command").returncode == 2
