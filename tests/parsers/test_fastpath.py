@@ -187,6 +187,20 @@ def test_generated_logs_are_equal(lines, utc_offset):
     assert_same(lines, utc_offset)
 
 
+_YEARS, _MONTHS, _DAYS = ("0000", "0001", "1900", "2000", "2023", "2024", "9999"), ("00", "01", "02", "04", "12", "13", "99"), ("00", "01", "28", "29", "30", "31", "32", "99")
+
+
+def test_every_kind_of_date_and_time_of_day_is_read_as_lark_reads_it():
+    """Stamps the generated logs rarely hold: impossible days and times (month 13, 30 February, hour
+    24, second 60), year 0, dates whose two separators differ, in both layouts."""
+    dates = [f"{y}{a}{m}{b}{d}" for y in _YEARS for m in _MONTHS for d in _DAYS for a in "-/" for b in "-/"]
+    times = [f"{h}:{m}:{s}" for h in ("00", "09", "23", "24", "25", "99") for m in ("00", "59", "60", "99") for s in ("00", "59", "60", "99")]
+    stamps = [(d, "11:21:58") for d in dates] + [(d, t) for d in ("2024-02-29", "2023/12/31") for t in times]
+    lines = [line for d, t in stamps for line in (f"{d}\t{t}:874\t 408\t1224\tAgent\tmessage",
+                                                  f"{d} {t}.7433169 1224  5678  Agent           message")]  # fmt: skip
+    assert_same(lines)
+
+
 def test_report_event_records_take_the_fast_path(monkeypatch):
     """REPORT EVENT records are read by SQL, not handed to Lark (which would be 50x slower)."""
     path = next(p for p in corpus_files("windows_update") if "REPORT EVENT" in p.read_text(encoding="utf-8", errors="replace"))
