@@ -235,8 +235,8 @@ def sql_fields(group) -> dict[str, str]:
         "_time": f"(CASE WHEN {classic} THEN {group('classic__CLASSIC_TIME__0')} ELSE {group('etl__ETL_TIME__0')} END)",
         "timestamp": f"(CASE WHEN substr({date}, 1, 4) <> '0000' THEN {day} + {of_day} + {micros} END)",
         "timestamp_text": f"({date} || ' ' || _time)",
-        "pid": f"CAST(trim(CASE WHEN {classic} THEN {group('classic__PID__0')} ELSE {group('etl__PID__0')} END) AS BIGINT)",
-        "tid": f"(CASE WHEN {classic} THEN CAST('0x' || trim({group('classic__CLASSIC_TID__0')}) AS BIGINT) ELSE CAST({group('etl__TID__0')} AS BIGINT) END)",
+        "pid": f"CAST(CASE WHEN {classic} THEN {group('classic__PID__0')} ELSE {group('etl__PID__0')} END AS BIGINT)",
+        "tid": f"(CASE WHEN {classic} THEN CAST('0x' || {group('classic__CLASSIC_TID__0')} AS BIGINT) ELSE CAST({group('etl__TID__0')} AS BIGINT) END)",
         "component": component,
         "message": f"(CASE WHEN {classic} THEN {group('classic__MESSAGE__0')} WHEN {etl_spaces} <= 0 THEN {group('etl__ETL_MESSAGE__0')} "
         f"ELSE repeat(' ', {etl_spaces}) || {group('etl__ETL_MESSAGE__0')} END)",  # no copy of a message that gains no spaces

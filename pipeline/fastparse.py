@@ -100,8 +100,8 @@ def parse_chunks(
             else:  # DuckDB does not stream the result of EXECUTE
                 taken = con.sql(_line_query(parser), params=[key]).to_arrow_reader(rows)
             pending: list[pa.RecordBatch] = []
-            for batch in taken:
-                pending.append(batch.filter(batch.column("_taken")))
+            for batch in taken:  # most batches are taken whole: no copy of them then
+                pending.append(batch if pc.all(batch.column("_taken"), skip_nulls=False).as_py() else batch.filter(batch.column("_taken")))
                 if sum(map(len, pending)) >= FEATURE_LINES:
                     yield from _finished(parser, feed, pa.Table.from_batches(pending, taken.schema), constants, rows)
                     pending = []
@@ -192,7 +192,7 @@ def _finished(parser: ModuleType, feed: _Feed, taken: pa.Table, constants: dict,
         if not lines.num_rows:
             continue
         numbers, first = lines.column("line_no"), lines.column("line_no")[0].as_py()
-        fast = _in_schema(part, features.slice(start, rows), lines.column("line").combine_chunks(), first, constants)
+        fast = _in_schema(part, features.slice(start, rows), lines.column("line"), first, constants)
         issues: list[ParseIssue] = []
         if part.num_rows < lines.num_rows:
             rest = lines.filter(pc.invert(pc.is_in(numbers, value_set=part.column("line_no"))))
@@ -505,7 +505,7 @@ def _passes(lr: LineRegex) -> tuple[str, str, Callable[[str], str], str]:
     return first, rest or "NULL AS _none", group, " OR ".join(ended)
 
 
-def _in_schema(table: pa.Table, features: pa.Table, lines: pa.Array, first_line_no: int, constants: dict[str, str | None]) -> pa.Table:
+def _in_schema(table: pa.Table, features: pa.Table, lines: pa.ChunkedArray, first_line_no: int, constants: dict[str, str | None]) -> pa.Table:
     """The fast rows in :data:`EVENT_SCHEMA`: the line query's columns, the features of their
     messages, the raw lines taken back from the chunk (all of them, in order, when the query took
     every line), the columns that are the same on every row, and no exception chains (a line holds
