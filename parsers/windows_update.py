@@ -224,8 +224,8 @@ def sql_fields(group) -> dict[str, str]:
     # The stamp from its parts, no string built per line: the day (a cast reads a date whose two
     # separators agree; mixed ones go by the format they call for), the time of day (a cast, which
     # would take 24:00:00 too), the fraction's first six digits as microseconds (CLASSIC_TIME has
-    # three, ETL_TIME seven). 0.3 s a 1M lines where strptime for the day and the time took 0.9 s;
-    # tests/parsers/test_windows_update.py checks every date and time of day against _timestamp.
+    # three, ETL_TIME seven). 0.3 s per 1M lines where strptime for the day and the time took 0.9 s;
+    # tests/parsers/test_fastpath.py holds impossible days and times, year 0 and mixed separators.
     separators = f"(substr({date}, 5, 1) || substr({date}, 8, 1))"
     mixed = "(CASE " + separators + " " + " ".join(f"WHEN '{a}{b}' THEN try_strptime({date}, '%Y{a}%m{b}%d')" for a in "-/" for b in "-/") + " END)"
     day = f"coalesce(try_cast({date} AS DATE), CAST({mixed} AS DATE))"
