@@ -92,23 +92,18 @@ def parse_chunks(
     feed = _Feed(parser, itertools.chain(head, chunks), source, utc_offset, first_line_no)
     constants = {"format": parser.NAME, "host": host or None, "source": source}
     key = "\x1f".join((parser.NAME, host or "", source, ""))  # what every event id starts with
-    con = _connection("lines", threads)
-    try:
-        with _registered(con, _chunk=pa.RecordBatchReader.from_batches(_INPUT, feed.batches())):
-            if len(head) < 2:  # one chunk (most files of a fleet): the prepared query, planned sooner
-                taken = con.sql(f"EXECUTE {_prepared(con, parser, 'lines')}({sql_literal(key)})").to_arrow_table().to_reader()
-            else:  # DuckDB does not stream the result of EXECUTE
-                taken = con.sql(_line_query(parser), params=[key]).to_arrow_reader(rows)
-            pending: list[pa.RecordBatch] = []
-            for batch in taken:  # most batches are taken whole: no copy of them then
-                pending.append(batch if pc.all(batch.column("_taken"), skip_nulls=False).as_py() else batch.filter(batch.column("_taken")))
-                if sum(map(len, pending)) >= FEATURE_LINES:
-                    yield from _finished(parser, feed, pa.Table.from_batches(pending, taken.schema), constants, rows)
-                    pending = []
-            yield from _finished(parser, feed, pa.Table.from_batches(pending, taken.schema), constants, rows, last=True)
-    except BaseException:  # a query cut short leaves its connection unusable: start afresh next time
-        _forget("lines", threads)
-        raise
+    with _using("lines", threads, _chunk=pa.RecordBatchReader.from_batches(_INPUT, feed.batches())) as con:
+        if len(head) < 2:  # one chunk (most files of a fleet): the prepared query, planned sooner
+            taken = con.sql(f"EXECUTE {_prepared(con, parser, 'lines')}({sql_literal(key)})").to_arrow_table().to_reader()
+        else:  # DuckDB does not stream the result of EXECUTE
+            taken = con.sql(_line_query(parser), params=[key]).to_arrow_reader(rows)
+        pending: list[pa.RecordBatch] = []
+        for batch in taken:  # most batches are taken whole: no copy of them then
+            pending.append(batch if pc.all(batch.column("_taken"), skip_nulls=False).as_py() else batch.filter(batch.column("_taken")))
+            if sum(map(len, pending)) >= FEATURE_LINES:
+                yield from _finished(parser, feed, pa.Table.from_batches(pending, taken.schema), constants, rows)
+                pending = []
+        yield from _finished(parser, feed, pa.Table.from_batches(pending, taken.schema), constants, rows, last=True)
     if feed.failure is not None:
         raise feed.failure
 
@@ -307,6 +302,20 @@ def _prepared(con: duckdb.DuckDBPyConnection, parser: ModuleType, query: str) ->
 
 
 @contextlib.contextmanager
+def _using(purpose: str, threads: int = 1, **tables: pa.Table):
+    """This thread's connection for ``purpose`` (:func:`_connection`), ``tables`` visible to it for
+    the duration of a block. A query cut short leaves its connection unusable: on any error the
+    connection is closed, and the next block starts afresh."""
+    con = _connection(purpose, threads)
+    try:
+        with _registered(con, **tables):
+            yield con
+    except BaseException:
+        _forget(purpose, threads)
+        raise
+
+
+@contextlib.contextmanager
 def _registered(con: duckdb.DuckDBPyConnection, **tables: pa.Table):
     """Arrow tables visible to ``con`` under the given names for the duration of a block."""
     for name, table in tables.items():
@@ -437,13 +446,8 @@ def _read(parser: ModuleType, asked: pa.Table, taken: pa.Table, feed: _Feed) -> 
         if len(events) == asked.num_rows and all(isinstance(e, Event) for e in events):  # as the line query said
             read = events_table(events)
             return pa.table([asked.column("message"), asked.column("_guarded"), *(read.column(name) for name in FEATURES)], schema=_FOUND)
-    con = _connection("features")
-    try:
-        with _registered(con, _messages=asked):
-            return con.sql(f"EXECUTE {_prepared(con, parser, 'records' if pc.any(asked.column('_guarded')).as_py() else 'features')}").to_arrow_table().cast(_FOUND)
-    except BaseException:
-        _forget("features")
-        raise
+    with _using("features", _messages=asked) as con:
+        return con.sql(f"EXECUTE {_prepared(con, parser, 'records' if pc.any(asked.column('_guarded')).as_py() else 'features')}").to_arrow_table().cast(_FOUND)
 
 
 def _carrying(asked: pa.Table, taken: pa.Table) -> list[int] | None:
