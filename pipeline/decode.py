@@ -298,9 +298,9 @@ def _lines(block: str | bytes, stats: StreamStats, max_line: int) -> pa.Array:
     counted in ``stats``. Raises ``pa.ArrowInvalid`` for bytes that are not UTF-8."""
     newline, cr = ("\n", "\r") if isinstance(block, str) else (b"\n", b"\r")
     pieces = _split(block[:-1], newline)
-    # A line is long when its text with the \r of a CRLF is longer than max_line (none can be in a
-    # block no longer than that).
-    long = pc.greater(pc.utf8_length(pieces), max_line) if len(block) > max_line else None
+    # A line is long when its text with the \r of a CRLF is longer than max_line characters. Their
+    # count is read only when some line has more bytes than that (a character has one or more).
+    long = pc.greater(pc.utf8_length(pieces), max_line) if pc.max(pc.binary_length(pieces)).as_py() > max_line else None
     if cr in block:  # drop the \r of each \r\n
         ends = pc.ends_with(pieces, "\r")
         cut = pc.utf8_slice_codeunits(pieces, 0, -1)

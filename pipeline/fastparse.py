@@ -342,7 +342,9 @@ def _line_query(parser: ModuleType) -> str:
     lines not taken are dropped in Arrow. A CASE also stands for AND where one side is dear: in a
     projection DuckDB evaluates both sides of AND on every row."""
     lr = line_regex(parser.NAME)
-    first, rest, group, matched = _passes(lr)
+    first, *rest = _passes(lr)
+    passes = functools.reduce(lambda inner, layer: f"(SELECT *, {layer} FROM {inner})", rest, "first")
+    group, matched = _group(lr), " OR ".join(_ended(lr, b) for b in range(len(lr.branches)))
     fields = parser.sql_fields(lambda name: name)
     steps = ", ".join(f"CASE WHEN _took THEN {sql} END AS {name}" for name, sql in fields.items() if name.startswith("_"))
     guarded = f"CASE WHEN contains(line, {sql_literal(lr.guard_literal)}) THEN regexp_matches(line, {sql_literal(lr.guard)}) ELSE false END" if lr.guard else "false"
@@ -352,7 +354,7 @@ def _line_query(parser: ModuleType) -> str:
         SELECT line_no, line, utc_offset, {first}, {guarded} AS _guarded FROM _chunk
     ), matched AS (
         SELECT line_no, line, utc_offset, _guarded, {matched} AS _took, {", ".join(f"{group(g)} AS {g}" for g in lr.groups)}
-        FROM (SELECT *, {rest} FROM first)
+        FROM {passes}
     ), fields AS (
         SELECT line_no, utc_offset, _guarded,
                {", ".join(f"CASE WHEN _took THEN {sql} END AS {name}" for name, sql in fields.items() if not name.startswith("_"))},
@@ -482,31 +484,45 @@ def _known() -> _Known:
     return known
 
 
-def _passes(lr: LineRegex) -> tuple[str, str, Callable[[str], str], str]:
-    """The line regex's passes as SQL: the first pass of every branch (columns ``_b<i>p0``), the
-    others where their branch's first pass matched, a group's text by name (``''`` when it took no
-    part), and the condition that some branch matched (its last pass, the one anchored at both
-    ends)."""
+def _passes(lr: LineRegex) -> list[str]:
+    """The line regex's passes as SQL, in layers of columns (``_b<i>p<j>``: branch i's pass j), each
+    layer reading the ones before it: a branch's first pass runs only where no branch before it
+    has matched (the grammar takes the first alternative that matches), its other passes only
+    where its first pass matched. So each line of a file in one layout runs the passes of that
+    layout's branch, and the first pass of the branches before it."""
+
     def extract(b: int, p: int) -> str:
         names = ", ".join(f"'{g}'" for g in lr.branches[b][p].groups)
         return f"regexp_extract(line, {sql_literal(lr.branches[b][p].pattern)}, [{names}])"
 
-    def took(b: int, p: int) -> str:
-        return f"coalesce(_b{b}p{p}.{lr.branches[b][p].groups[0]}, '') <> ''"
+    layers = []
+    for b, branch in enumerate(lr.branches):
+        unmatched = " AND ".join(f"NOT {_ended(lr, before)}" for before in range(b))
+        layers.append(f"CASE WHEN {unmatched} THEN {extract(b, 0)} END AS _b{b}p0" if b else f"{extract(b, 0)} AS _b{b}p0")
+        if len(branch) > 1:
+            layers.append(", ".join(f"CASE WHEN {_took(lr, b, 0)} THEN {extract(b, p)} END AS _b{b}p{p}" for p in range(1, len(branch))))
+    return layers
 
-    began = [took(b, 0) for b in range(len(lr.branches))]
-    ended = [took(b, len(branch) - 1) for b, branch in enumerate(lr.branches)]
-    first = ", ".join(f"{extract(b, 0)} AS _b{b}p0" for b in range(len(lr.branches)))
-    rest = ", ".join(
-        f"CASE WHEN {began[b]} THEN {extract(b, p)} END AS _b{b}p{p}" for b, branch in enumerate(lr.branches) for p in range(1, len(branch))
-    )  # fmt: skip
+
+def _took(lr: LineRegex, b: int, p: int) -> str:
+    """Whether branch ``b``'s pass ``p`` matched (its first group took some text)."""
+    return f"coalesce(_b{b}p{p}.{lr.branches[b][p].groups[0]}, '') <> ''"
+
+
+def _ended(lr: LineRegex, b: int) -> str:
+    """Whether branch ``b`` matched: its last pass, the one anchored at both ends."""
+    return _took(lr, b, len(lr.branches[b]) - 1)
+
+
+def _group(lr: LineRegex) -> Callable[[str], str]:
+    """A group's text by name, from the first branch that matched (``''`` when it took no part)."""
     where = {g: [(b, p) for b, branch in enumerate(lr.branches) for p, ps in enumerate(branch) if g in ps.groups] for g in lr.groups}
 
     def group(name: str) -> str:
-        cases = " ".join(f"WHEN {ended[b]} THEN coalesce(_b{b}p{p}.{name}, '')" for b, p in where[name])
+        cases = " ".join(f"WHEN {_ended(lr, b)} THEN coalesce(_b{b}p{p}.{name}, '')" for b, p in where[name])
         return f"(CASE {cases} ELSE '' END)"
 
-    return first, rest or "NULL AS _none", group, " OR ".join(ended)
+    return group
 
 
 def _in_schema(table: pa.Table, features: pa.Table, lines: pa.ChunkedArray, first_line_no: int, constants: dict[str, str | None]) -> pa.Table:
