@@ -209,8 +209,8 @@ def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | 
     """
     marked = _banner_lines(parser, lines)
     changes, offset = [], start
-    for i in marked:
-        found = _banner_offset(parser, lines[i].as_py(), source, offset)
+    for i, line in zip(marked, pc.take(lines, pa.array(marked, pa.int64())).to_pylist()):
+        found = _banner_offset(parser, line, source, offset)
         if found != offset:
             changes.append((i, found))
             offset = found
@@ -247,11 +247,10 @@ def _counting(start: int, count: int) -> pa.Array:
 def _banner_offset(parser: ModuleType, line: str, source: str, offset: int | None) -> int | None:
     """The offset in force after ``line``: a line the fast path takes has its message in the line
     regex's message groups (read here with Python's ``re``); any other line is parsed by Lark."""
-    lr = line_regex(parser.NAME)
-    match = _python_regex(lr.pattern).fullmatch(line)
-    if match and not (lr.guard and _python_regex(lr.guard).match(line)):
-        message = next((match[g] for g in lr.groups if g.split("__")[1].endswith("MESSAGE") and match[g] is not None), "")
-        return parser.banner_offset(message, offset)
+    pattern, guard, messages = _python_regex(parser.NAME)
+    match = pattern.fullmatch(line)
+    if match and not (guard and guard.match(line)):
+        return parser.banner_offset(next((match[g] for g in messages if match[g] is not None), ""), offset)
     for item in parser.parse([line], source, utc_offset=offset):
         if isinstance(item, Event):
             return item.utc_offset
@@ -259,8 +258,11 @@ def _banner_offset(parser: ModuleType, line: str, source: str, offset: int | Non
 
 
 @functools.cache
-def _python_regex(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
+def _python_regex(name: str) -> tuple[re.Pattern, re.Pattern | None, tuple[str, ...]]:
+    """Format ``name``'s line regex for Python's ``re``, its guard, and the names of its message groups."""
+    lr = line_regex(name)
+    messages = tuple(g for g in lr.groups if g.split("__")[1].endswith("MESSAGE"))
+    return re.compile(lr.pattern), lr.guard and re.compile(lr.guard), messages
 
 
 def _connection(purpose: str, threads: int = 1) -> duckdb.DuckDBPyConnection:
