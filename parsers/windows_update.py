@@ -31,7 +31,8 @@ BANNER_TEXT = "Logging initialized"
 _TZ_BANNER = re.compile(r"Logging initialized \(build: [^,]*, tz: ([+-])([0-9][0-9])([0-9][0-9])\)")
 _FATAL = re.compile(r"\bFATAL\b", re.ASCII)
 _WARNING = re.compile(r"\bWARNING\b", re.ASCII)
-_REPORT_FIELDS = (
+# The fields of a REPORT EVENT record, in order (the last, the description, is optional).
+REPORT_FIELDS = (
     "report_id", "report_time", "report_version", "report_event_id", "report_category",
     "update_id", "update_revision", "report_hresult", "report_caller", "report_status",
     "report_kind", "report_message",
@@ -52,7 +53,7 @@ class _LineToFields(Transformer):
         return {**fields, "message": str(message or "")}
 
     def report_event(self, prefix, *values) -> dict:
-        report = dict(zip(_REPORT_FIELDS, (str(v) if v is not None else "" for v in values), strict=False))
+        report = dict(zip(REPORT_FIELDS, (str(v) if v is not None else "" for v in values), strict=False))
         report["report_id"] = report["report_id"].strip("{}").upper()
         report["update_id"] = report["update_id"].strip("{}").upper()
         message = "\t".join((prefix + values[0], *(str(v) if v is not None else "" for v in values[1:])))
@@ -259,14 +260,14 @@ def sql_report(parts: str, found) -> dict[str, str]:
     regex). ``parts`` is the message split at tabs (``string_split(message, chr(9))``): the record's
     fields, the description (the 12th) and any tabs it holds after them. ``found(name)`` is the
     column computed from the message alone; the result maps the columns the record changes to their
-    expressions.
+    expressions. ``attrs`` is the list of the record's values, which the caller names by
+    :data:`REPORT_FIELDS` in order (DuckDB's ``MAP()`` would take ~0.1 ms a record to pair them).
     """
     values = [
         f"upper(trim(substr({parts}[1], {len('REPORT EVENT: ') + 1}), '{{}}'))", *(f"{parts}[{n}]" for n in range(2, 6)),
         f"upper(trim({parts}[6], '{{}}'))", *(f"{parts}[{n}]" for n in range(7, 12)),
         f"array_to_string({parts}[12:], chr(9))",
     ]  # fmt: skip
-    keys = [f"'{k}'" for k in _REPORT_FIELDS]
     code = f"(CASE WHEN length({parts}[8]) <= 8 THEN {sql_normalize_code(f'{parts}[8]')} END)"
     update = f"{values[5]} || '.' || {parts}[7]"
 
@@ -280,9 +281,9 @@ def sql_report(parts: str, found) -> dict[str, str]:
         "success_codes": put_first(code, "success_codes", f"NOT {sql_is_failure(code)}"),
         "update_ids": put_first(update, "update_ids", f"NOT starts_with({update}, '00000000-0000-0000-0000-000000000000')"),
         "caller_id": f"(CASE WHEN {parts}[9] <> '' THEN {parts}[9] ELSE {found('caller_id')} END)",
-        "attrs": f"(CASE WHEN len({parts}) >= 12 THEN MAP([{', '.join(keys)}], [{', '.join(values)}]) ELSE MAP([{', '.join(keys[:-1])}], [{', '.join(values[:-1])}]) END)",
+        "attrs": f"(CASE WHEN len({parts}) >= 12 THEN [{', '.join(values)}] ELSE [{', '.join(values[:-1])}] END)",
         "report_status": f"{parts}[10]",
     }
 
 
-__all__ = ["NAME", "DESCRIPTION", "EVENT_TYPE", "sniff", "parse", "banner_offset", "sql_fields", "sql_level", "sql_report"]
+__all__ = ["NAME", "DESCRIPTION", "EVENT_TYPE", "REPORT_FIELDS", "sniff", "parse", "banner_offset", "sql_fields", "sql_level", "sql_report"]

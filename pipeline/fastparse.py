@@ -376,13 +376,13 @@ def _line_query(parser: ModuleType) -> str:
 @functools.cache
 def _features_query(parser: ModuleType, guarded: bool = True) -> str:
     """What each message (``_messages``: distinct messages, each with ``_guarded``) carries: the
-    columns :data:`FEATURES` names. A guarded message is a REPORT EVENT record's, whose fields
-    :func:`sql_report` reads from the message split at tabs; without ``guarded``, the query for
-    inputs with no such message."""
+    columns :data:`FEATURES` names, ``attrs`` as a list of values to pair with names (:func:`_paired`).
+    A guarded message is a REPORT EVENT record's, whose fields :func:`sql_report` reads from the
+    message split at tabs; without ``guarded``, the query for inputs with no such message."""
     raw, lists, carried = sql_carried("message")
     report = parser.sql_report("_parts", lambda name: f"f.{name}") if guarded else {}
     final = {name: f"(CASE WHEN _guarded THEN {sql} ELSE f.{name} END)" for name, sql in report.items() if name not in ("attrs", "report_status")}
-    attrs = f"(CASE WHEN _guarded THEN {report['attrs']} ELSE MAP {{}}::MAP(VARCHAR, VARCHAR) END)" if guarded else "MAP {}::MAP(VARCHAR, VARCHAR)"
+    attrs = f"(CASE WHEN _guarded THEN {report['attrs']} END)" if guarded else "NULL::VARCHAR[]"
     level = f"(CASE WHEN _guarded THEN {parser.sql_level('message', final['hresults'], report['report_status'])} ELSE f.level END)" if guarded else "f.level"
     hresults = final.get("hresults", "f.hresults")
     return f"""
@@ -451,7 +451,23 @@ def _read(parser: ModuleType, asked: pa.Table, taken: pa.Table, feed: _Feed) -> 
             read = events_table(events)
             return pa.table([asked.column("message"), asked.column("_guarded"), *(read.column(name) for name in FEATURES)], schema=_FOUND)
     with _using("features", _messages=asked) as con:
-        return con.sql(f"EXECUTE {_prepared(con, parser, 'records' if pc.any(asked.column('_guarded')).as_py() else 'features')}").to_arrow_table().cast(_FOUND)
+        read = con.sql(f"EXECUTE {_prepared(con, parser, 'records' if pc.any(asked.column('_guarded')).as_py() else 'features')}").to_arrow_table()
+    attrs = read.schema.get_field_index("attrs")
+    return read.set_column(attrs, "attrs", _paired(read.column(attrs), getattr(parser, "REPORT_FIELDS", ()))).cast(_FOUND)
+
+
+def _paired(values: pa.ChunkedArray, names: Sequence[str]) -> pa.MapArray:
+    """Maps made of lists of values, each value under the name at its place in ``names``; a null
+    list makes an empty map.
+
+    >>> _paired(pa.chunked_array([[["a", "b"], None, ["c"]]]), ("x", "y")).to_pylist()
+    [[('x', 'a'), ('y', 'b')], [], [('x', 'c')]]
+    """
+    values = values.combine_chunks()
+    items = pc.list_flatten(values)
+    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cumulative_sum(pc.fill_null(pc.list_value_length(values), 0))])
+    places = pc.subtract(_counting(0, len(items)), pc.take(offsets, pc.list_parent_indices(values)))
+    return pa.MapArray.from_arrays(offsets, pc.take(pa.array(names, pa.string()), places), items, type=EVENT_SCHEMA.field("attrs").type)
 
 
 def _carrying(asked: pa.Table, taken: pa.Table) -> list[int] | None:
