@@ -63,11 +63,16 @@ def parse_paths(
 ) -> ParseRun:
     """Parse every path (a bad one does not stop the others) and stream events and issues to Parquet;
     lines longer than ``max_line`` characters are cut to it and counted per file."""
-    with parquet_sink(out) as sink:
-        results = [parse_file(p, format=format, host=host, utc_offset=utc_offset, workers=WORKERS, sink=sink,
-                              max_line=max_line) for p in paths]  # fmt: skip
+    results = _parsed(paths, out, format=format, host=host, utc_offset=utc_offset, max_line=max_line)
     write_parquet(issues_table(i for r in results for i in r.issues), issues_path(out))
     return ParseRun(results, out, issues_path(out))
+
+
+def _parsed(paths: Sequence[Path], out: Path, **options) -> list[FileResult]:
+    """Parse every path (a bad one does not stop the others), the events streamed to the Parquet
+    file ``out``; ``options`` are :func:`parse_file`'s."""
+    with parquet_sink(out) as sink:
+        return [parse_file(p, workers=WORKERS, sink=sink, **options) for p in paths]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +103,7 @@ def classify_paths(
     files = [p for p in paths if not is_dataset(p)]
     with tempfile.TemporaryDirectory(prefix="umlogs-") as scratch:
         events_file = Path(scratch) / "events.parquet"
-        with parquet_sink(events_file) as sink:
-            results = [parse_file(p, format=format, host=host, utc_offset=utc_offset, workers=WORKERS, sink=sink,
-                                  max_line=max_line) for p in files]  # fmt: skip
+        results = _parsed(files, events_file, format=format, host=host, utc_offset=utc_offset, max_line=max_line)
         return _classify(results, stored, events_file, rules)
 
 
