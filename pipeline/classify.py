@@ -21,6 +21,7 @@ read or write files; log text is data in the ``events`` view, never SQL text.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -172,13 +173,16 @@ def classify_table(events: pa.Table | object, rules: Sequence[Rule]) -> list[Fin
     return sorted(findings, key=lambda f: (-_rank(f.severity), -f.count, f.rule_id, f.hresult or ""))
 
 
-def create_hits(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> None:
-    """The temporary table ``hits``: a row per rule (its index in ``rules``) and distinct match, with
-    ``event_id``, ``hresult``, ``detail`` and ``severity`` (the rule's own where its SQL returns none).
-    One query lets DuckDB run the rules side by side; materialized, DuckDB knows how few the matches
-    are when it joins them with ``events``."""
+@contextlib.contextmanager
+def hits_table(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]):
+    """The temporary table ``hits`` for the duration of a block: a row per rule (its index in
+    ``rules``) and distinct match, with ``event_id``, ``hresult``, ``detail`` and ``severity`` (the
+    rule's own where its SQL returns none). One query lets DuckDB run the rules side by side;
+    materialized, DuckDB knows how few the matches are when it joins them with ``events``."""
     hits = "\nUNION ALL\n".join(_hits(con, n, rule) for n, rule in enumerate(rules))
     con.execute(f"CREATE OR REPLACE TEMP TABLE hits AS {hits}")
+    yield
+    con.execute("DROP TABLE hits")
 
 
 def _hits(con: duckdb.DuckDBPyConnection, n: int, rule: Rule) -> str:
@@ -214,7 +218,6 @@ def _statements(rule: Rule) -> str:
 
 
 def _findings(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> list[Finding]:
-    create_hits(con, rules)
     query = f"""
         SELECT h.rule, h.hresult, h.severity, c.name, arg_min(h.detail, (e.source, e.line_no)), count(*),
                min(e.timestamp), max(e.timestamp),
@@ -225,8 +228,8 @@ def _findings(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> list[Fin
         FROM hits h JOIN events e USING (event_id) LEFT JOIN catalog c ON c.code = h.hresult
         GROUP BY h.rule, h.hresult, h.severity, c.name
     """
-    rows = con.execute(query).fetchall()
-    con.execute("DROP TABLE hits")
+    with hits_table(con, rules):
+        rows = con.execute(query).fetchall()
     bad = sorted((n, str(severity)) for n, _, severity, *_ in rows if severity not in SEVERITIES)
     if bad:
         rule = rules[bad[0][0]]

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from umlogs.pipeline import dataset
-from umlogs.pipeline.classify import connect, create_hits
+from umlogs.pipeline.classify import connect, hits_table
 from umlogs.pipeline.render import markdown_table
 from umlogs.pipeline.rules import SEVERITIES, Rule
 
@@ -90,13 +90,12 @@ def host_findings(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]) -> list
     ``(unknown)``)."""
     if not rules:
         return []
-    create_hits(con, rules)
-    rows = con.execute(f"""
-        SELECT h.rule, coalesce(e.host, '{UNKNOWN_HOST}'), h.severity, count(*), min(e.timestamp), max(e.timestamp)
-        FROM (SELECT DISTINCT rule, event_id, severity FROM hits) h JOIN events e USING (event_id)
-        GROUP BY ALL ORDER BY 1, 2, 3
-    """).fetchall()  # fmt: skip
-    con.execute("DROP TABLE hits")
+    with hits_table(con, rules):
+        rows = con.execute(f"""
+            SELECT h.rule, coalesce(e.host, '{UNKNOWN_HOST}'), h.severity, count(*), min(e.timestamp), max(e.timestamp)
+            FROM (SELECT DISTINCT rule, event_id, severity FROM hits) h JOIN events e USING (event_id)
+            GROUP BY ALL ORDER BY 1, 2, 3
+        """).fetchall()  # fmt: skip
     return [HostFinding(rules[n].scenario, rules[n].id, rules[n].title, sev, host, count, first, last)
             for n, host, sev, count, first, last in rows]  # fmt: skip
 
