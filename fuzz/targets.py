@@ -66,6 +66,12 @@ def check_accounting(lines: list[str], items, what: str) -> None:
         raise Broken(f"{what}: {covered} record lines + {blank} blank != {len(lines)} lines")
 
 
+def _named(check, name: str, doc: str):
+    """``check`` named ``check_<name>``, as :data:`TARGETS` and the fuzz runs list it, with ``doc``."""
+    check.__name__, check.__doc__ = f"check_{name}", doc
+    return check
+
+
 def _parser_target(name: str):
     module = parsers.by_name(name)
 
@@ -92,9 +98,7 @@ def _parser_target(name: str):
         if not result.accounted:
             raise Broken(f"parse_bytes: not accounted {result}")
 
-    check.__name__ = f"check_{name}"
-    check.__doc__ = f"{name}: sniff, parse (Lark), parse_stream (fast and Lark) and parse_bytes on ``data``."
-    return check
+    return _named(check, name, f"{name}: sniff, parse (Lark), parse_stream (fast and Lark) and parse_bytes on ``data``.")
 
 
 check_windows_update = _parser_target("windows_update")
@@ -213,9 +217,7 @@ def _encoder_target(name: str):
                 json.loads(line)
             line.encode("utf-8")  # what every transport does: a lone surrogate would raise here
 
-    check.__name__ = f"check_{name}"
-    check.__doc__ = f"The {name} encoder on records built from ``data``: one line, valid UTF-8 (and JSON)."
-    return check
+    return _named(check, name, f"The {name} encoder on records built from ``data``: one line, valid UTF-8 (and JSON).")
 
 
 check_ecs = _encoder_target("ecs")
