@@ -237,12 +237,27 @@ def test_second_ingest_at_once_is_refused(tmp_path):
     assert "another ingest is writing to this dataset" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_sigkill_midway_then_rerun_equals_a_clean_run(tmp_path):
+@pytest.fixture
+def fleet_and_clean(tmp_path):
+    """A fleet bundle (hostile members included) and a clean ingest of it: ``(fleet, clean)``."""
     bundle_root = tmp_path / "b"
     build_bundle(bundle_root)
     fleet = str(bundle_root / "fleet")
     clean = tmp_path / "clean"
     ingest([fleet], clean, Options(workers=2))
+    return fleet, clean
+
+
+def _rerun_equals_clean(fleet: str, killed: Path, clean: Path) -> None:
+    """Ingest ``fleet`` again into the killed run's dataset: it then holds the clean run's events, once each."""
+    rerun = subprocess.run([str(UMLOGS), "ingest", fleet, "-o", str(killed), "-q"], capture_output=True, text=True)
+    assert rerun.returncode == 2, rerun.stderr  # the hostile members are rejected again
+    ids = event_ids(killed)
+    assert ids == event_ids(clean) and len(ids) == len(set(ids))
+
+
+def test_sigkill_midway_then_rerun_equals_a_clean_run(tmp_path, fleet_and_clean):
+    fleet, clean = fleet_and_clean
     killed = tmp_path / "killed"
     child = subprocess.Popen([str(UMLOGS), "ingest", fleet, "-o", str(killed), "-q", "--workers", "1"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -252,9 +267,7 @@ def test_sigkill_midway_then_rerun_equals_a_clean_run(tmp_path):
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
-    rerun = subprocess.run([str(UMLOGS), "ingest", fleet, "-o", str(killed), "-q"], capture_output=True, text=True)
-    assert rerun.returncode == 2, rerun.stderr  # the hostile members are rejected again
-    assert event_ids(killed) == event_ids(clean)
+    _rerun_equals_clean(fleet, killed, clean)
     assert not [p for p in killed.rglob("*") if p.name.endswith(".inprogress")]
 
 
@@ -292,17 +305,13 @@ def test_stream_decoder_cuts_endless_lines():
 
 
 @pytest.mark.parametrize("rows", [0, 1, 3, 6])
-def test_sigkill_at_many_points_leaves_a_readable_dataset(tmp_path, rows):
+def test_sigkill_at_many_points_leaves_a_readable_dataset(tmp_path, fleet_and_clean, rows):
     """SIGKILL after ``rows`` manifest rows (0: as soon as the journal exists), with two workers:
     before any rerun, a plain reader sees only whole parts (no half-written file, no temporary name)
     and each recorded file's events in full; the rerun then equals a clean run (issue 9)."""
     import pyarrow.dataset as pads
 
-    bundle_root = tmp_path / "b"
-    build_bundle(bundle_root)
-    fleet = str(bundle_root / "fleet")
-    clean = tmp_path / "clean"
-    ingest([fleet], clean, Options(workers=2))
+    fleet, clean = fleet_and_clean
     killed = tmp_path / "killed"
     journal = killed / dataset.JOURNAL
     child = subprocess.Popen([str(UMLOGS), "ingest", fleet, "-o", str(killed), "-q", "--workers", "2"],
@@ -326,7 +335,4 @@ def test_sigkill_at_many_points_leaves_a_readable_dataset(tmp_path, rows):
         for path, row in recorded.items():
             if row["status"] == "parsed":
                 assert sources.count(path) == row["events"], path
-    rerun = subprocess.run([str(UMLOGS), "ingest", fleet, "-o", str(killed), "-q"], capture_output=True, text=True)
-    assert rerun.returncode == 2, rerun.stderr  # the hostile members are rejected again
-    ids = event_ids(killed)
-    assert ids == event_ids(clean) and len(ids) == len(set(ids))
+    _rerun_equals_clean(fleet, killed, clean)
