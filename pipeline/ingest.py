@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
-import itertools
 import lzma
 import multiprocessing
 import os
@@ -27,7 +26,7 @@ import time
 import uuid
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,10 +38,10 @@ import pyarrow.compute as pc
 from umlogs import parsers
 from umlogs.parsers.event import ParseIssue
 from umlogs.pipeline import dataset
-from umlogs.pipeline.decode import MAX_LINE_CHARS, NotText, check_text, iter_lines
+from umlogs.pipeline.decode import MAX_LINE_CHARS, NotText, check_text, iter_arrow
 from umlogs.pipeline.discover import ExpansionError, Limits, Member, Peeked, discover, read_fully, rotated_base
 from umlogs.pipeline.parse import BATCH_EVENTS
-from umlogs.pipeline.parse import parse_stream as parse_lines
+from umlogs.pipeline.parse import head_lines, parse_blocks
 from umlogs.pipeline.store import issues_table, write_parquet
 
 MiB = 1 << 20
@@ -371,24 +370,24 @@ def parse_stream(
         check_text(head)
     except NotText as error:
         return _finish_unparsed(outcome, reader, sha256, read_error, "skipped", f"not a log: {error}", options, layout)
-    lines, stats = iter_lines(_prefixed(head, reader), max_line=options.max_line)
-    head_lines = list(itertools.islice(lines, CONTENT_HEAD_LINES))
-    parser = _parser(options.format, head_lines, path)
+    blocks, stats = iter_arrow(_prefixed(head, reader), max_line=options.max_line)
+    first, blocks = head_lines(blocks, CONTENT_HEAD_LINES)
+    parser = _parser(options.format, first, path)
     if parser is None:
         reason = "not a known log format (try --format; `umlogs formats` lists them)"
         return _finish_unparsed(outcome, reader, sha256, read_error, "skipped", reason, options, layout)
-    outcome.host, outcome.host_source, outcome.host_evidence = _host(options, layout, head_lines)
+    outcome.host, outcome.host_source, outcome.host_evidence = _host(options, layout, first)
     outcome.format = parser.NAME
     parts = _Parts(root, parser.NAME, outcome.host)
     covered = 0
     try:
-        batches = _parse_stream(itertools.chain(head_lines, lines), parser, path, outcome.host, options.utc_offset,
-                                batch=options.batch_events)  # fmt: skip
+        # One DuckDB thread: ingest parallelizes across files.
+        batches = parse_blocks(blocks, parser, path, host=outcome.host, utc_offset=options.utc_offset, batch=options.batch_events)
         for table, issues in batches:
             parts.write(table, issues)
             covered += pc.sum(table["line_count"]).as_py() or 0
             covered += sum(i.line_count for i in issues)
-        for _ in lines:  # a parser that stopped early: the rest still counts as read
+        for _ in blocks:  # a parser that stopped early: the rest still counts as read
             pass
         _drain(reader)
     except BaseException as error:
@@ -415,15 +414,6 @@ def parse_stream(
         outcome.status = "rejected"
         outcome.reason = f"truncated or corrupt: {_describe(error)}; the {outcome.events} events read before it are kept"
     return outcome
-
-
-def _parse_stream(
-    lines: Iterable[str], parser, source: str, host: str | None, utc_offset: int | None, *, batch: int
-) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
-    """Parse ``lines`` into Arrow batches, each with the parse issues met since the previous batch:
-    the parse stage's own streaming function, fast path included (one process: ingest parallelizes
-    across files)."""
-    return parse_lines(lines, parser, source, host=host, utc_offset=utc_offset, workers=1, batch=batch)
 
 
 class _Parts:

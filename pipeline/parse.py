@@ -145,17 +145,13 @@ def parse_stream_bytes(
     head = stream.read(HEAD_BYTES)
     check_text(head if len(head) < HEAD_BYTES else head[:4096])
     blocks, stats = iter_arrow(_Prefixed(head, stream), max_line=max_line)
-    first, blocks = _head_lines(blocks, parsers.HEAD_LINES)
+    first, blocks = head_lines(blocks, parsers.HEAD_LINES)
     parser = parsers.by_name(format) if format else parsers.detect(first)
     if parser is None:
         result.error = "not a known log format (try --format; `umlogs formats` lists them)"
         return result
     result.format = parser.NAME
-    if fast and fastparse.supports(parser):
-        batches = _fast_batches(blocks, parser, result.source, host, utc_offset, workers, CHUNK_LINES)
-    else:
-        lines = itertools.chain.from_iterable(block.to_pylist() for block in blocks)
-        batches = parse_stream(lines, parser, result.source, host=host, utc_offset=utc_offset, fast=False)
+    batches = parse_blocks(blocks, parser, result.source, host=host, utc_offset=utc_offset, fast=fast, workers=workers)
     for table, issues in batches:
         result.add(table, issues, sink)
     result.encoding, result.replaced, result.lines, result.blank = stats.encoding, stats.replaced, stats.lines, stats.blank
@@ -186,6 +182,25 @@ def parse_stream(
     yield from _fast_batches(blocks, parser, source, host, utc_offset, workers, size)
 
 
+def parse_blocks(
+    blocks: Iterable[pa.Array],
+    parser: ModuleType,
+    source: str,
+    *,
+    host: str | None = None,
+    utc_offset: int | None = None,
+    fast: bool = True,
+    workers: int = 1,
+    batch: int | None = None,
+) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
+    """:func:`parse_stream` for lines decoded as Arrow blocks (:func:`iter_arrow`): fast-path
+    formats go by chunks of ``batch`` lines with no Python string made per line."""
+    if fast and fastparse.supports(parser):
+        return _fast_batches(blocks, parser, source, host, utc_offset, workers, min(batch or CHUNK_LINES, CHUNK_LINES))
+    lines = itertools.chain.from_iterable(block.to_pylist() for block in blocks)
+    return parse_stream(lines, parser, source, host=host, utc_offset=utc_offset, fast=False, batch=batch)
+
+
 def _lark_batches(lines, parser, source, host, utc_offset, batch) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
     events: list[Event] = []
     issues: list[ParseIssue] = []
@@ -204,8 +219,13 @@ def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def _head_lines(blocks: Iterator[pa.Array], count: int) -> tuple[list[str], Iterator[pa.Array]]:
-    """The first ``count`` lines, and the blocks again from the start."""
+def head_lines(blocks: Iterator[pa.Array], count: int) -> tuple[list[str], Iterator[pa.Array]]:
+    """The first ``count`` lines, and the blocks again from the start.
+
+    >>> first, blocks = head_lines(iter([pa.array(["a", "b"]), pa.array(["c"])]), 1)
+    >>> first, [line for block in blocks for line in block.to_pylist()]
+    (['a'], ['a', 'b', 'c'])
+    """
     seen: list[pa.Array] = []
     for block in blocks:
         seen.append(block)
