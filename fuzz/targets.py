@@ -18,6 +18,8 @@ import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pyarrow as pa
+
 from umlogs import parsers
 from umlogs.parsers.event import Event, ParseIssue
 from umlogs.pipeline import decode, discover, ingest, parse
@@ -90,15 +92,16 @@ def _parser_target(name: str):
         for fast in (True, False):
             covered = 0
             batch = 64 if knob & 1 else 50_000  # several fast-path chunks, or one
-            for table, issues in parse.parse_stream(iter(lines), module, "fuzz.log", fast=fast, batch=batch):
+            blocks = [pa.array(lines, pa.string())]
+            for table, issues in parse.parse_blocks(blocks, module, "fuzz.log", fast=fast, batch=batch):
                 covered += sum(table.column("line_count").to_pylist()) + sum(i.line_count for i in issues)
             if covered + stats.blank != len(lines):
-                raise Broken(f"parse_stream(fast={fast}): {covered} + {stats.blank} blank != {len(lines)} lines")
+                raise Broken(f"parse_blocks(fast={fast}): {covered} + {stats.blank} blank != {len(lines)} lines")
         result = parse.parse_bytes(data[1:], parse.FileResult(source="fuzz.log"), format=name if knob & 2 else None)
         if not result.accounted:
             raise Broken(f"parse_bytes: not accounted {result}")
 
-    return _named(check, name, f"{name}: sniff, parse (Lark), parse_stream (fast and Lark) and parse_bytes on ``data``.")
+    return _named(check, name, f"{name}: sniff, parse (Lark), parse_blocks (fast and Lark) and parse_bytes on ``data``.")
 
 
 check_windows_update = _parser_target("windows_update")

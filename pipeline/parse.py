@@ -159,29 +159,6 @@ def parse_stream_bytes(
     return result
 
 
-def parse_stream(
-    lines: Iterable[str],
-    parser: ModuleType,
-    source: str,
-    *,
-    host: str | None = None,
-    utc_offset: int | None = None,
-    fast: bool = True,
-    workers: int = 1,
-    batch: int | None = None,
-) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
-    """Lines into Arrow batches of events, each with the parse issues met since the previous one.
-    Fast-path formats go by chunks of ``batch`` lines, at most :data:`CHUNK_LINES` (which bounds
-    memory), through one line query in ``workers`` DuckDB threads; others through the Lark parser's
-    generator, ``batch`` events at a time."""
-    if not (fast and fastparse.supports(parser)):
-        yield from _lark_batches(lines, parser, source, host, utc_offset, batch or BATCH_EVENTS)
-        return
-    size = min(batch or CHUNK_LINES, CHUNK_LINES)
-    blocks = (pa.array(chunk, pa.string()) for chunk in _chunks(lines, size))
-    yield from _fast_batches(blocks, parser, source, host, utc_offset, workers, size)
-
-
 def parse_blocks(
     blocks: Iterable[pa.Array],
     parser: ModuleType,
@@ -193,12 +170,21 @@ def parse_blocks(
     workers: int = 1,
     batch: int | None = None,
 ) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
-    """:func:`parse_stream` for lines decoded as Arrow blocks (:func:`iter_arrow`): fast-path
-    formats go by chunks of ``batch`` lines with no Python string made per line."""
+    """Blocks of decoded lines (Arrow string arrays, as :func:`iter_arrow` gives them) into Arrow
+    batches of events, each with the parse issues met since the previous one. Fast-path formats go
+    by chunks of ``batch`` lines, at most :data:`CHUNK_LINES` (which bounds memory), through one line
+    query in ``workers`` DuckDB threads, with no Python string made per line; others through the
+    Lark parser's generator, ``batch`` events at a time.
+
+    >>> from umlogs.parsers import windows_update
+    >>> line = "2018-10-02\t11:21:58:874\t 408\t1224\tPT\tWARNING: PTError: 0x80072ee2"
+    >>> [(t.num_rows, len(i)) for t, i in parse_blocks([pa.array([line, "junk"])], windows_update, "x.log")]
+    [(1, 1)]
+    """
     if fast and fastparse.supports(parser):
         return _fast_batches(blocks, parser, source, host, utc_offset, workers, min(batch or CHUNK_LINES, CHUNK_LINES))
     lines = itertools.chain.from_iterable(block.to_pylist() for block in blocks)
-    return parse_stream(lines, parser, source, host=host, utc_offset=utc_offset, fast=False, batch=batch)
+    return _lark_batches(lines, parser, source, host, utc_offset, batch or BATCH_EVENTS)
 
 
 def _lark_batches(lines, parser, source, host, utc_offset, batch) -> Iterator[tuple[pa.Table, list[ParseIssue]]]:
@@ -211,12 +197,6 @@ def _lark_batches(lines, parser, source, host, utc_offset, batch) -> Iterator[tu
             events, issues = [], []
     if events or issues:
         yield events_table(events), issues
-
-
-def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
-    iterator = iter(lines)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
 
 
 def head_lines(blocks: Iterator[pa.Array], count: int) -> tuple[list[str], Iterator[pa.Array]]:

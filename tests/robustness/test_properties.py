@@ -2,7 +2,7 @@
 default, ``HYPOTHESIS_PROFILE=long`` for 5,000 examples per property).
 
 For each parser: arbitrary bytes, arbitrary text and mutated real lines never raise out of decode,
-the parser, ``parse_stream`` (fast path and Lark path) or ``parse_bytes``, and always satisfy the
+the parser, ``parse_blocks`` (fast path and Lark path) or ``parse_bytes``, and always satisfy the
 invariant (the fuzz targets' checks, :mod:`targets`). Valid generated lines round-trip field by field.
 Per stage: classify, ingest and every export encoder take whatever the parsers make of arbitrary
 input, and synthetic records with any text, time and offset, without raising.
