@@ -17,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -187,11 +188,12 @@ def test_single_process_equals_pool(bundle, tmp_path):
     assert event_ids(tmp_path / "one") == event_ids(out)
 
 
-def test_batches_bound_part_size(tmp_path):
+def test_parts_hold_part_events(tmp_path):
     log = corpus("windows_update", "etl-findingsanity.log")
-    summary = ingest([str(log)], tmp_path / "ds", Options(workers=1, batch_events=1000, host="web01"))
+    summary = ingest([str(log)], tmp_path / "ds", Options(workers=1, batch_events=700, part_events=1000, host="web01"))
     parts = sorted((tmp_path / "ds" / "events").rglob("part-*.parquet"))
-    assert len(parts) == -(-summary.events // 1000)
+    sizes = sorted((pq.read_metadata(p).num_rows for p in parts), reverse=True)
+    assert sizes[:-1] == [1000] * (len(parts) - 1) and 0 < sizes[-1] <= 1000 and sum(sizes) == summary.events
     stored = dataset.events_dataset(tmp_path / "ds").to_table(columns=["line_no", "raw", "host"]).to_pylist()
     direct = parse_file(log, host="web01").events
     assert sorted((r["line_no"], r["raw"], r["host"]) for r in stored) == [(e.line_no, e.raw, e.host) for e in direct]
