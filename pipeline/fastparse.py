@@ -209,7 +209,7 @@ def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | 
     """
     marked = _banner_lines(parser, lines)
     changes, offset = [], start
-    for i, line in zip(marked, pc.take(lines, pa.array(marked, pa.int64())).to_pylist()):
+    for i, line in zip(marked.to_pylist(), pc.take(lines, marked).to_pylist()):
         found = _banner_offset(parser, line, source, offset)
         if found != offset:
             changes.append((i, found))
@@ -222,8 +222,9 @@ def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | 
     return pc.take(values, pc.cumulative_sum(pc.cast(at, pa.int64())))
 
 
-def _banner_lines(parser: ModuleType, lines: pa.Array) -> list[int]:
-    return pc.indices_nonzero(pc.fill_null(_holding(lines, parser.BANNER_TEXT), False)).to_pylist()
+def _banner_lines(parser: ModuleType, lines: pa.Array) -> pa.Array:
+    """The indices of the lines that name a banner."""
+    return pc.indices_nonzero(pc.fill_null(_holding(lines, parser.BANNER_TEXT), False))
 
 
 def _holding(lines: pa.Array, text: str) -> pa.BooleanArray:
@@ -247,7 +248,7 @@ def _counting(start: int, count: int) -> pa.Array:
 def _banner_offset(parser: ModuleType, line: str, source: str, offset: int | None) -> int | None:
     """The offset in force after ``line``: a line the fast path takes has its message in the line
     regex's message groups (read here with Python's ``re``); any other line is parsed by Lark."""
-    pattern, guard, messages = _python_regex(parser.NAME)
+    pattern, guard, messages = _python_line_regex(parser.NAME)
     match = pattern.fullmatch(line)
     if match and not (guard and guard.match(line)):
         return parser.banner_offset(next((match[g] for g in messages if match[g] is not None), ""), offset)
@@ -258,7 +259,7 @@ def _banner_offset(parser: ModuleType, line: str, source: str, offset: int | Non
 
 
 @functools.cache
-def _python_regex(name: str) -> tuple[re.Pattern, re.Pattern | None, tuple[str, ...]]:
+def _python_line_regex(name: str) -> tuple[re.Pattern, re.Pattern | None, tuple[str, ...]]:
     """Format ``name``'s line regex for Python's ``re``, its guard, and the names of its message groups."""
     lr = line_regex(name)
     messages = tuple(g for g in lr.groups if g.split("__")[1].endswith("MESSAGE"))
