@@ -87,6 +87,13 @@ _NO_STATISTICS = _UNIQUE_COLUMNS | {"message", "text"}
 # Event ids are hex digits of one length: with their lengths apart from the digits (rather than
 # before each), zstd compresses 1M of them in ~0.25 s less CPU, to a third less space.
 _ENCODINGS = {"event_id": "DELTA_LENGTH_BYTE_ARRAY"}
+# Bytes a column's dictionary may grow to in a row group before the writer gives it up for plain
+# values (Parquet's default: 1 MiB). A part's messages pass that (100k Windows 10+ events hold ~19k
+# distinct ones, 2.3 MB), and a dictionary given up makes every reader that wants them encoded
+# (classify's message ids) hash them again: 10M stored events are read in 2.3-2.5 s instead of
+# 3.1-3.5 s, and written in less CPU to 8% less space. A dictionary holds at most its row group's
+# values, which are in memory already.
+DICTIONARY_PAGE_BYTES = 64 << 20
 
 
 def parquet_options(schema: pa.Schema) -> dict:
@@ -101,6 +108,7 @@ def parquet_options(schema: pa.Schema) -> dict:
         "use_dictionary": [f.name for f in schema if f.name not in _NO_DICTIONARY],
         "write_statistics": [f.name for f in schema if f.name not in _NO_STATISTICS],
         "column_encoding": {f.name: _ENCODINGS[f.name] for f in schema if f.name in _ENCODINGS},
+        "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES,
     }
 
 

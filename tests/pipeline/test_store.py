@@ -46,3 +46,19 @@ def test_a_failing_sink_leaves_no_file(tmp_path):
     except RuntimeError:
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_many_distinct_messages_keep_their_dictionary(tmp_path):
+    # 30,000 distinct 100-character messages (3 MB of dictionary, past Parquet's default 1 MiB), each
+    # on 3 events. Kept encoded, the column is the dictionary and small indices (~3.1 MB); given up,
+    # most of the 90,000 messages would be written out plainly after the first 1 MiB (~8 MB).
+    messages = [f"{n:06d} ".ljust(100, "x") for n in range(30_000)] * 3
+    events = [Event(format="windows_update", source="a.log", line_no=n + 1, raw=m, message=m) for n, m in enumerate(messages)]
+    out = tmp_path / "e.parquet"
+    with parquet_sink(out) as sink:
+        sink(events_table(events))
+    meta = pq.ParquetFile(out).metadata
+    column = meta.row_group(0).column(EVENT_SCHEMA.names.index("message"))
+    assert meta.num_row_groups == 1 and column.has_dictionary_page
+    assert column.total_uncompressed_size < 4_000_000
+    assert pq.read_table(out, columns=["message"]).column("message").to_pylist() == messages
