@@ -22,7 +22,9 @@ read or write files; log text is data in the ``events`` view, never SQL text.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -114,18 +116,19 @@ def connect(events: pa.Table | object, rules: Sequence[Rule] | None = None) -> d
     """
     con = duckdb.connect(config={"threads": os.cpu_count() or 1, "preserve_insertion_order": False})
     con.execute("SET enable_progress_bar = false")
-    _load(con, events, _loaded_columns(con, rules))
+    _load(con, events, _loaded_columns(rules))
     con.register("_catalog_arrow", catalog_table())
     con.execute("CREATE TABLE catalog AS SELECT * FROM _catalog_arrow")
     con.unregister("_catalog_arrow")
-    con.execute(f"CREATE TABLE failures AS {per_message(con, _FAILURES)}")
+    con.execute(f"CREATE TABLE failures AS {_failures_sql()}")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
 
 
-def _loaded_columns(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule] | None) -> list[str]:
-    named = columns_read(con, [rule.sql for rule in rules]) if rules is not None else None
+def _loaded_columns(rules: Sequence[Rule] | None) -> list[str]:
+    reads = [_compiled(rule).reads for rule in rules] if rules is not None else [None]
+    named = None if None in reads else set().union(*reads)
     return [f.name for f in EVENT_SCHEMA if f.name != "raw" and (named is None or f.name in named | _ALWAYS_LOADED)]
 
 
@@ -161,9 +164,46 @@ def _load(con: duckdb.DuckDBPyConnection, events: pa.Table | object, columns: li
 def check_rules(rules: Sequence[Rule]) -> None:
     """Compile every rule against an empty ``events`` view; raise :class:`RuleError` naming the file
     and the problem for SQL that does not compile or does not return ``event_id``."""
-    con = connect(EVENT_SCHEMA.empty_table())
     for rule in rules:
-        _columns(con, rule)
+        _compiled(rule)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """What classify needs of a rule, worked out once a process: its SQL with the message tests
+    per distinct message (:func:`per_message`), the columns it returns, and the event columns it
+    reads (None: all of them)."""
+
+    sql: str
+    returns: tuple[str, ...]
+    reads: frozenset[str] | None
+
+
+@functools.cache
+def _compiled(rule: Rule) -> _Compiled:
+    """``rule`` compiled against an empty ``events`` view (the views' columns are the same
+    whatever the events), or :class:`RuleError`. Kept for the process: ``umlogs tail`` classifies
+    again on every poll, and a rule takes ~5 ms to compile."""
+    con, sql = _compiler(), _statements(rule)
+    read = columns_read(con, [sql])
+    return _Compiled(per_message(con, sql), tuple(_columns(con, rule)), None if read is None else frozenset(read))
+
+
+def _compiler() -> duckdb.DuckDBPyConnection:
+    """This thread's connection with empty tables to compile rules against."""
+    con = getattr(_compiling, "con", None)
+    if con is None:
+        con = _compiling.con = connect(EVENT_SCHEMA.empty_table())
+    return con
+
+
+_compiling = threading.local()
+
+
+@functools.cache
+def _failures_sql() -> str:
+    """The ``failures`` table's query, its message tests per distinct message."""
+    return per_message(duckdb.connect(), _FAILURES)
 
 
 def classify_table(events: pa.Table | object, rules: Sequence[Rule]) -> list[Finding]:
@@ -179,20 +219,21 @@ def hits_table(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]):
     ``rules``) and distinct match, with ``event_id``, ``hresult``, ``detail`` and ``severity`` (the
     rule's own where its SQL returns none). One query lets DuckDB run the rules side by side;
     materialized, DuckDB knows how few the matches are when it joins them with ``events``."""
-    hits = "\nUNION ALL\n".join(_hits(con, n, rule) for n, rule in enumerate(rules))
+    hits = "\nUNION ALL\n".join(_hits(n, rule) for n, rule in enumerate(rules))
     con.execute(f"CREATE OR REPLACE TEMP TABLE hits AS {hits}")
     yield
     con.execute("DROP TABLE hits")
 
 
-def _hits(con: duckdb.DuckDBPyConnection, n: int, rule: Rule) -> str:
-    columns = _columns(con, rule)
+def _hits(n: int, rule: Rule) -> str:
+    compiled = _compiled(rule)
+    columns = compiled.returns
     hresult = "CAST(hresult AS VARCHAR)" if "hresult" in columns else "CAST(NULL AS VARCHAR)"
     detail = "CAST(detail AS VARCHAR)" if "detail" in columns else "CAST(NULL AS VARCHAR)"
     severity = "CAST(severity AS VARCHAR)" if "severity" in columns else f"'{rule.severity}'"
     return f"""(SELECT DISTINCT {n} AS rule, CAST(event_id AS VARCHAR) AS event_id, {hresult} AS hresult,
                 {detail} AS detail, {severity} AS severity
-         FROM ({per_message(con, _statements(rule))}))"""
+         FROM ({compiled.sql}))"""
 
 
 def _columns(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[str]:
