@@ -48,7 +48,9 @@ _FOUND = pa.schema([("message", pa.string()), ("_guarded", pa.bool_()), *(EVENT_
 # Windows 10+ lines hold 28k (their cV ids make many unique), and each learned again costs ~16 us.
 CACHED_MESSAGES = 100_000
 # Lines whose messages the features query reads at once: its planning (20-40 ms) is paid once for
-# them, though every classic chunk holds REPORT EVENT records, each a message never met before.
+# them, though every classic chunk holds REPORT EVENT records, each a message never met before. The
+# first ``rows`` lines of a file are read alone, so that its first events reach the writer while
+# DuckDB runs on (1M classic lines, five alternating runs: median 5.37 -> 4.83 s).
 FEATURE_LINES = 120_000
 # New messages (with REPORT EVENT records) at most this many are read by Lark from their lines rather
 # than by the features query: Lark takes ~0.1 ms a line, the query 20-40 ms to plan.
@@ -98,11 +100,12 @@ def parse_chunks(
         else:  # DuckDB does not stream the result of EXECUTE
             taken = con.sql(_line_query(parser), params=[key]).to_arrow_reader(rows)
         pending: list[pa.RecordBatch] = []
+        enough = rows  # the first events soon, for the writer to start on
         for batch in taken:  # most batches are taken whole: no copy of them then
             pending.append(batch if pc.all(batch.column("_taken"), skip_nulls=False).as_py() else batch.filter(batch.column("_taken")))
-            if sum(map(len, pending)) >= FEATURE_LINES:
+            if sum(map(len, pending)) >= enough:
                 yield from _finished(parser, feed, pa.Table.from_batches(pending, taken.schema), constants, rows)
-                pending = []
+                pending, enough = [], FEATURE_LINES
         yield from _finished(parser, feed, pa.Table.from_batches(pending, taken.schema), constants, rows, last=True)
     if feed.failure is not None:
         raise feed.failure
