@@ -189,15 +189,15 @@ def _compiled(rule: Rule) -> _Compiled:
     return _Compiled(per_message(con, sql), tuple(_columns(con, rule)), None if read is None else frozenset(read))
 
 
+_compiling = threading.local()
+
+
 def _compiler() -> duckdb.DuckDBPyConnection:
     """This thread's connection with empty tables to compile rules against."""
     con = getattr(_compiling, "con", None)
     if con is None:
         con = _compiling.con = connect(EVENT_SCHEMA.empty_table())
     return con
-
-
-_compiling = threading.local()
 
 
 @functools.cache
