@@ -40,8 +40,7 @@ from umlogs.parsers.event import ParseIssue
 from umlogs.pipeline import dataset
 from umlogs.pipeline.decode import MAX_LINE_CHARS, NotText, check_text, iter_arrow
 from umlogs.pipeline.discover import ExpansionError, Limits, Member, Peeked, discover, read_fully, rotated_base
-from umlogs.pipeline.parse import BATCH_EVENTS
-from umlogs.pipeline.parse import head_lines, parse_blocks
+from umlogs.pipeline.parse import BATCH_EVENTS, FAST_MIN_LINES, head_lines, parse_blocks
 from umlogs.pipeline.store import issues_table, write_parquet
 
 MiB = 1 << 20
@@ -387,8 +386,10 @@ def parse_stream(
     parts = _Parts(root, parser.NAME, outcome.host, options.part_events)
     covered = 0
     try:
-        # One DuckDB thread: ingest parallelizes across files.
-        batches = parse_blocks(blocks, parser, path, host=outcome.host, utc_offset=options.utc_offset, batch=options.batch_events)
+        # One DuckDB thread: ingest parallelizes across files. ``first`` holds CONTENT_HEAD_LINES
+        # (more than FAST_MIN_LINES) lines, or the whole file.
+        batches = parse_blocks(blocks, parser, path, host=outcome.host, utc_offset=options.utc_offset,
+                               fast=len(first) >= FAST_MIN_LINES, batch=options.batch_events)  # fmt: skip
         for table, issues in batches:
             parts.write(table, issues)
             covered += pc.sum(table["line_count"]).as_py() or 0

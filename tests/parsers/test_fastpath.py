@@ -216,3 +216,20 @@ def test_report_event_records_take_the_fast_path(monkeypatch):
 @given(st.lists(st.text(max_size=80).map(lambda t: t.replace("\n", "")), max_size=12))
 def test_arbitrary_text_is_equal(lines):
     assert_same(lines)
+
+
+def test_files_under_fast_min_lines_go_to_lark(tmp_path, monkeypatch):
+    """A file of fewer than FAST_MIN_LINES lines is parsed by Lark (the fast path's fixed cost is
+    more than Lark's for so few), a file of that many by the fast path: the same events either way."""
+    lines = (SAMPLES / "windows_update" / "windows10.log").read_text(encoding="utf-8").splitlines() * 5
+    fast_files = []
+    real = fastparse.parse_chunks
+    monkeypatch.setattr(fastparse, "parse_chunks", lambda *args, **kw: fast_files.append(kw["source"]) or real(*args, **kw))
+    small, large = tmp_path / "small.log", tmp_path / "large.log"
+    small.write_text("\n".join(lines[: parse_stage.FAST_MIN_LINES - 1]) + "\n", encoding="utf-8")
+    large.write_text("\n".join(lines[: parse_stage.FAST_MIN_LINES]) + "\n", encoding="utf-8")
+    for path in (small, large):
+        parsed, lark = parse_file(path), parse_file(path, fast=False)
+        assert parsed.table().to_pylist() == lark.table().to_pylist() and parsed.issues == lark.issues
+        assert parsed.event_count == len(lines[: parse_stage.FAST_MIN_LINES]) - (path is small)
+    assert fast_files == [str(large)]
