@@ -95,19 +95,26 @@ def scaling(kind: str, sizes: list[int]) -> list[dict]:
     return rows
 
 
-def small_files(count: int) -> dict:
-    """Ingest of many small files: the per-file overhead."""
+def small_files(count: int, lines: int = 48) -> dict:
+    """Ingest of many small files, each a different ``lines``-line Windows 10+ log (copies of one
+    file would be skipped as duplicates): the per-file overhead."""
+    import itertools
     import shutil
 
-    folder = WORK / f"small-{count}"
+    sys.path.insert(0, str(HERE))
+    from generate import generate
+
+    folder = WORK / f"small-{count}x{lines}"
     if not folder.exists():
-        sample = ROOT / "samples" / "windows_update" / "windows10.log"
-        for n in range(count):
-            (folder / f"host{n:05d}").mkdir(parents=True)
-            shutil.copy(sample, folder / f"host{n:05d}" / "WindowsUpdate.log")
+        log = generate("windows_update_windows10", count * lines, WORK / f"small-{count}x{lines}.log")
+        with log.open(encoding="utf-8", newline="") as lines_in:
+            for n in range(count):
+                (folder / f"host{n:05d}").mkdir(parents=True)
+                text = "".join(itertools.islice(lines_in, lines))
+                (folder / f"host{n:05d}" / "WindowsUpdate.log").write_text(text, encoding="utf-8", newline="")
     shutil.rmtree(WORK / "small-ds", ignore_errors=True)
     seconds, rss = measure([*UMLOGS, "ingest", str(folder), "-o", str(WORK / "small-ds"), "--quiet"])
-    return {"files": count, "s": round(seconds, 2), "ms_per_file": round(seconds / count * 1000, 1), "rss_mb": round(rss)}
+    return {"files": count, "lines": lines, "s": round(seconds, 2), "ms_per_file": round(seconds / count * 1000, 1), "rss_mb": round(rss)}
 
 
 def classify_dataset(kind: str, copies: int, lines: int) -> dict:
