@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -127,7 +126,7 @@ def connect(events: pa.Table | object, rules: Sequence[Rule] | None = None) -> d
 
 
 def _loaded_columns(rules: Sequence[Rule] | None) -> list[str]:
-    reads = [_compiled(rule).reads for rule in rules] if rules is not None else [None]
+    reads = [compiled.reads for compiled in _compile(rules)] if rules is not None else [None]
     named = None if None in reads else set().union(*reads)
     return [f.name for f in EVENT_SCHEMA if f.name != "raw" and (named is None or f.name in named | _ALWAYS_LOADED)]
 
@@ -164,46 +163,46 @@ def _load(con: duckdb.DuckDBPyConnection, events: pa.Table | object, columns: li
 def check_rules(rules: Sequence[Rule]) -> None:
     """Compile every rule against an empty ``events`` view; raise :class:`RuleError` naming the file
     and the problem for SQL that does not compile or does not return ``event_id``."""
-    for rule in rules:
-        _compiled(rule)
+    _compile(rules)
 
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    """What classify needs of a rule, worked out once a process: its SQL with the message tests
-    per distinct message (:func:`per_message`), the columns it returns, and the event columns it
-    reads (None: all of them)."""
+    """What classify needs of a rule: its SQL with the message tests per distinct message
+    (:func:`per_message`), the columns it returns, and the event columns it reads (None: all)."""
 
     sql: str
     returns: tuple[str, ...]
     reads: frozenset[str] | None
 
 
-@functools.cache
-def _compiled(rule: Rule) -> _Compiled:
-    """``rule`` compiled against an empty ``events`` view (the views' columns are the same
-    whatever the events), or :class:`RuleError`. Kept for the process: ``umlogs tail`` classifies
-    again on every poll, and a rule takes ~5 ms to compile."""
-    con, sql = _compiler(), _statements(rule)
-    read = columns_read(con, [sql])
-    return _Compiled(per_message(con, sql), tuple(_columns(con, rule)), None if read is None else frozenset(read))
+# Each rule compiled once a process: ``umlogs tail`` classifies again on every poll, and a rule
+# takes ~5 ms to compile.
+_COMPILED: dict[Rule, _Compiled] = {}
 
 
-_compiling = threading.local()
-
-
-def _compiler() -> duckdb.DuckDBPyConnection:
-    """This thread's connection with empty tables to compile rules against."""
-    con = getattr(_compiling, "con", None)
-    if con is None:
-        con = _compiling.con = connect(EVENT_SCHEMA.empty_table())
-    return con
+def _compile(rules: Sequence[Rule]) -> list[_Compiled]:
+    """``rules`` compiled (:data:`_COMPILED`), those new to this process against one connection of
+    empty tables (the views' columns are the same whatever the events), closed when done; raises
+    :class:`RuleError` for the first that does not compile."""
+    new = [rule for rule in dict.fromkeys(rules) if rule not in _COMPILED]
+    if new:
+        con = connect(EVENT_SCHEMA.empty_table())
+        try:
+            for rule in new:
+                sql = _statements(rule)
+                read = columns_read(con, [sql])
+                _COMPILED[rule] = _Compiled(per_message(con, sql), tuple(_columns(con, rule)), None if read is None else frozenset(read))
+        finally:
+            con.close()
+    return [_COMPILED[rule] for rule in rules]
 
 
 @functools.cache
 def _failures_sql() -> str:
     """The ``failures`` table's query, its message tests per distinct message."""
-    return per_message(duckdb.connect(), _FAILURES)
+    with duckdb.connect() as con:
+        return per_message(con, _FAILURES)
 
 
 def classify_table(events: pa.Table | object, rules: Sequence[Rule]) -> list[Finding]:
@@ -219,14 +218,13 @@ def hits_table(con: duckdb.DuckDBPyConnection, rules: Sequence[Rule]):
     ``rules``) and distinct match, with ``event_id``, ``hresult``, ``detail`` and ``severity`` (the
     rule's own where its SQL returns none). One query lets DuckDB run the rules side by side;
     materialized, DuckDB knows how few the matches are when it joins them with ``events``."""
-    hits = "\nUNION ALL\n".join(_hits(n, rule) for n, rule in enumerate(rules))
+    hits = "\nUNION ALL\n".join(_hits(n, rule, compiled) for n, (rule, compiled) in enumerate(zip(rules, _compile(rules))))
     con.execute(f"CREATE OR REPLACE TEMP TABLE hits AS {hits}")
     yield
     con.execute("DROP TABLE hits")
 
 
-def _hits(n: int, rule: Rule) -> str:
-    compiled = _compiled(rule)
+def _hits(n: int, rule: Rule, compiled: _Compiled) -> str:
     columns = compiled.returns
     hresult = "CAST(hresult AS VARCHAR)" if "hresult" in columns else "CAST(NULL AS VARCHAR)"
     detail = "CAST(detail AS VARCHAR)" if "detail" in columns else "CAST(NULL AS VARCHAR)"
