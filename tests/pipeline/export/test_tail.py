@@ -8,10 +8,13 @@ import doctest
 import json
 import os
 import queue
+import random
+import select
 import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from typer.testing import CliRunner
@@ -197,3 +200,31 @@ def test_bad_rules_are_reported_before_reading(tmp_path):
     append(log, LINES[:3])
     result = CliRunner().invoke(app, ["tail", str(log), "--format", "cef", "--rules", str(rules)])
     assert result.exit_code == 2 and "sql does not run" in result.stderr and result.stdout == ""
+
+
+def test_a_signal_during_the_wait_between_polls_stops_it():
+    """The stop flag's handler takes no lock: a handler that set a ``threading.Event`` deadlocked
+    when the signal landed while the main thread held the event's lock inside ``Event.wait`` (one
+    SIGTERM in eight with a 0.2 ms wait; with tail's 50 ms polls rarely, as CI once saw). A child
+    waits as tail does, 200 times; each time this process sends it SIGTERM at a random moment."""
+    script = """
+import sys
+from umlogs.pipeline.cli_export import _StopFlag
+for _ in range(200):
+    flag = _StopFlag()
+    with flag.installed():
+        print("waiting", flush=True)
+        while not flag.is_set():
+            flag.wait(0.0002)
+"""
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        for n in range(200):
+            ready, _, _ = select.select([child.stdout], [], [], WAIT)
+            assert ready and child.stdout.readline() == "waiting\n", f"round {n}: the child hung after SIGTERM"
+            time.sleep(random.random() / 200)
+            child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=WAIT) == 0
+    finally:
+        child.kill()
+        child.wait()
