@@ -434,33 +434,34 @@ class _Parts:
         self.parts: list[tuple[str, str, int]] = []
         self.events = self.issues = 0
         self._n = {"events": 0, "issues": 0}
-        self._held: list[pa.Table] = []
-        self._issues: list[ParseIssue] = []
+        self._held: dict[str, list[pa.Table]] = {"events": [], "issues": []}
 
     def write(self, table: pa.Table, issues: list[ParseIssue]) -> None:
         """Add a batch: every whole part it completes is written."""
-        self._held.append(table)
         self.events += table.num_rows
-        held = sum(t.num_rows for t in self._held)
-        if held >= self.size:
-            whole = pa.concat_tables(self._held)
-            cut = held - held % self.size
-            for start in range(0, cut, self.size):
-                self._write("events", whole.slice(start, self.size))
-            self._held = [whole.slice(cut)]
-        self._issues.extend(issues)
         self.issues += len(issues)
-        while len(self._issues) >= self.size:
-            self._write("issues", issues_table(self._issues[: self.size]))
-            del self._issues[: self.size]
+        self._hold("events", table)
+        if issues:
+            self._hold("issues", issues_table(issues))
 
     def flush(self) -> None:
         """Write the rest (at the end of the file)."""
-        if sum(t.num_rows for t in self._held):
-            self._write("events", pa.concat_tables(self._held))
-        if self._issues:
-            self._write("issues", issues_table(self._issues))
-        self._held, self._issues = [], []
+        for kind, held in self._held.items():
+            if sum(t.num_rows for t in held):
+                self._write(kind, pa.concat_tables(held))
+            held.clear()
+
+    def _hold(self, kind: str, table: pa.Table) -> None:
+        """Hold ``table`` with the rows of ``kind`` not written yet, and write the whole parts they make."""
+        held = self._held[kind]
+        held.append(table)
+        rows = sum(t.num_rows for t in held)
+        if rows >= self.size:
+            whole = pa.concat_tables(held)
+            cut = rows - rows % self.size
+            for start in range(0, cut, self.size):
+                self._write(kind, whole.slice(start, self.size))
+            held[:] = [whole.slice(cut)]
 
     def _write(self, kind: str, table: pa.Table) -> None:
         n = self._n[kind]

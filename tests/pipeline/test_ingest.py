@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from conftest import shared_path
+from conftest import SAMPLES, shared_path
 from umlogs.pipeline import dataset, decode, ingest as ingesting
 from umlogs.pipeline.cli import app
 from umlogs.pipeline.ingest import Options, ingest
@@ -197,6 +197,19 @@ def test_parts_hold_part_events(tmp_path):
     stored = dataset.events_dataset(tmp_path / "ds").to_table(columns=["line_no", "raw", "host"]).to_pylist()
     direct = parse_file(log, host="web01").events
     assert sorted((r["line_no"], r["raw"], r["host"]) for r in stored) == [(e.line_no, e.raw, e.host) for e in direct]
+
+
+def test_issue_parts_hold_part_events(tmp_path):
+    # Every other line of the body is junk: 1,440 parse issues, cut into parts as events are.
+    lines = (SAMPLES / "windows_update" / "windows10.log").read_text(encoding="utf-8").splitlines()
+    body = [line if i % 2 == 0 else f"junk {i}" for i, line in enumerate(lines * 60)]
+    log = tmp_path / "WindowsUpdate.log"
+    log.write_text("\n".join(lines[:20] + body) + "\n", encoding="utf-8")
+    summary = ingest([str(log)], tmp_path / "ds", Options(workers=1, batch_events=700, part_events=1000, host="web01"))
+    sizes = sorted(pq.read_metadata(p).num_rows for p in (tmp_path / "ds" / "issues").rglob("part-*.parquet"))
+    assert summary.issues == 1440 and sizes == [440, 1000]
+    stored = dataset.issues_dataset(tmp_path / "ds").to_table(columns=["line_no"]).column("line_no").to_pylist()
+    assert sorted(stored) == [21 + i for i in range(len(body)) if i % 2]
 
 
 def test_large_member_streamed_in_parent(tmp_path):
