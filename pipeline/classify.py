@@ -192,7 +192,8 @@ def _compile(rules: Sequence[Rule]) -> list[_Compiled]:
             for rule in new:
                 sql = _statements(rule)
                 read = columns_read(con, [sql])
-                _COMPILED[rule] = _Compiled(per_message(con, sql), tuple(_columns(con, rule)), None if read is None else frozenset(read))
+                reads = None if read is None else frozenset(read)
+                _COMPILED[rule] = _Compiled(per_message(con, sql), tuple(_columns(con, rule, sql)), reads)
         finally:
             con.close()
     return [_COMPILED[rule] for rule in rules]
@@ -234,10 +235,10 @@ def _hits(n: int, rule: Rule, compiled: _Compiled) -> str:
          FROM ({compiled.sql}))"""
 
 
-def _columns(con: duckdb.DuckDBPyConnection, rule: Rule) -> list[str]:
-    statements = _statements(rule)
+def _columns(con: duckdb.DuckDBPyConnection, rule: Rule, sql: str) -> list[str]:
+    """The columns ``rule``'s ``sql`` (its one statement, :func:`_statements`) returns on ``con``."""
     try:
-        columns = con.sql(statements).columns
+        columns = con.sql(sql).columns
     except duckdb.Error as error:
         raise RuleError(f"{rule.path}: sql does not run: {str(error).splitlines()[0]}") from None
     if "event_id" not in columns:
