@@ -218,7 +218,7 @@ def head_lines(blocks: Iterator[pa.Array], count: int) -> tuple[list[str], Itera
         seen.append(block)
         if sum(map(len, seen)) >= count:
             break
-    first = [line for block in seen for line in block.to_pylist()][:count]
+    first = pa.chunked_array(seen, pa.string()).slice(0, count).to_pylist()
     return first, itertools.chain(seen, blocks)
 
 
