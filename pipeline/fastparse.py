@@ -339,13 +339,15 @@ def _line_query(parser: ModuleType) -> str:
     line rather than on its message alone; ``_taken`` tells the lines the fast path takes. Lines
     the guard marks are taken only when they fully match what the guard stands for (a REPORT EVENT
     record). ``$1`` is what every event id of the file hashes before the line number (see
-    :attr:`Event.event_id`). Every line comes out, in the order it went in (DuckDB keeps insertion
-    order), and DuckDB streams it all.
+    :attr:`Event.event_id`). Every line but the empty ones comes out, in the order it went in
+    (DuckDB keeps insertion order), and DuckDB streams it all. An empty line is never taken (the
+    first group of a pass never matches empty): dropped as it is read, it leaves most batches whole,
+    where each batch of a file with blank lines was copied in Arrow to drop them.
 
     Each regular expression runs once a line only as long as no filter is pushed down past the
-    projection that runs it: DuckDB would run it again to filter. So there is no WHERE: CASE
-    guards what must not run on a line that was not taken (a cast of an empty field), and the
-    lines not taken are dropped in Arrow. A CASE also stands for AND where one side is dear: in a
+    projection that runs it: DuckDB would run it again to filter. So there is no WHERE on what the
+    regexes give: CASE guards what must not run on a line that was not taken (a cast of an empty
+    field), and the other lines not taken are dropped in Arrow. A CASE also stands for AND where one side is dear: in a
     projection DuckDB evaluates both sides of AND on every row."""
     lr = line_regex(parser.NAME)
     first, *rest = _passes(lr)
@@ -357,7 +359,7 @@ def _line_query(parser: ModuleType) -> str:
     record = f"regexp_full_match(line, {sql_literal(lr.guarded)})" if lr.guard else "true"
     return f"""
     WITH first AS (
-        SELECT line_no, line, utc_offset, {first}, {guarded} AS _guarded FROM _chunk
+        SELECT line_no, line, utc_offset, {first}, {guarded} AS _guarded FROM _chunk WHERE line <> ''
     ), matched AS (
         SELECT line_no, line, utc_offset, _guarded, {matched} AS _took, {", ".join(f"{group(g)} AS {g}" for g in lr.groups)}
         FROM {passes}
