@@ -4,12 +4,15 @@
     python benchmarks/run.py --lines 100000  # quicker
 
 Each command runs in its own process; peak RSS is that process's ``ru_maxrss``. Ratios compare
-times measured in the same run, so a busy machine slows both sides alike.
+times measured in the same run, so a busy machine slows both sides alike. umlogs's modules are
+compiled to bytecode first, as ``pip install .`` does: in an editable install with
+PYTHONDONTWRITEBYTECODE set, each run would compile them again (0.12 s a run, docs/performance.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import platform
 import subprocess
@@ -34,6 +37,15 @@ FORMATS = {
     "update_worker_worker": ("update_worker", "worker"),
     "update_worker_omsupdatemgmt": ("update_worker", "omsupdatemgmt"),
 }
+
+
+def compile_umlogs() -> None:
+    """Bytecode for every umlogs module, where an installed package has it."""
+    import umlogs.parsers
+    import umlogs.pipeline
+
+    for package in (umlogs.parsers, umlogs.pipeline):
+        compileall.compile_dir(Path(package.__file__).parent, quiet=1)
 
 
 def measure(command: list[str]) -> tuple[float, float]:
@@ -164,6 +176,7 @@ def main() -> None:
     ap.add_argument("--fleet", type=int, help="classify a dataset of this many 1M-line hosts")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
+    compile_umlogs()
     command = "python benchmarks/run.py " + " ".join(sys.argv[1:])
     if args.scaling:
         print(json.dumps(scaling("windows_update_windows10", args.scaling), indent=1))
