@@ -71,7 +71,7 @@ def lark_rate(path: Path, parser: str, sample: int = 20_000) -> float:
     return len(lines) / (time.perf_counter() - start)
 
 
-def bench(kind: str, lines: int, repeat: int = 1) -> dict:
+def bench(kind: str, lines: int, repeat: int = 3) -> dict:
     """The four measurements of one format. The baseline and ``umlogs parse`` run in turn
     ``repeat`` times: times are medians, the ratio is the median of each pair's ratio (its range
     in ``ratio_range``), peak RSS the largest."""

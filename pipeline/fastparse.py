@@ -347,8 +347,8 @@ def _line_query(parser: ModuleType) -> str:
     Each regular expression runs once a line only as long as no filter is pushed down past the
     projection that runs it: DuckDB would run it again to filter. So there is no WHERE on what the
     regexes give: CASE guards what must not run on a line that was not taken (a cast of an empty
-    field), and the other lines not taken are dropped in Arrow. A CASE also stands for AND where one side is dear: in a
-    projection DuckDB evaluates both sides of AND on every row."""
+    field), and the other lines not taken are dropped in Arrow. A CASE also stands for AND where
+    one side is dear: in a projection DuckDB evaluates both sides of AND on every row."""
     lr = line_regex(parser.NAME)
     first, *rest = _passes(lr)
     passes = functools.reduce(lambda inner, layer: f"(SELECT *, {layer} FROM {inner})", rest, "first")
