@@ -22,7 +22,6 @@ read or write files; log text is data in the ``events`` view, never SQL text.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -119,7 +118,7 @@ def connect(events: pa.Table | object, rules: Sequence[Rule] | None = None) -> d
     con.register("_catalog_arrow", catalog_table())
     con.execute("CREATE TABLE catalog AS SELECT * FROM _catalog_arrow")
     con.unregister("_catalog_arrow")
-    con.execute(f"CREATE TABLE failures AS {_failures_sql()}")
+    con.execute(f"CREATE TABLE failures AS {_failures_sql(con)}")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
@@ -199,11 +198,18 @@ def _compile(rules: Sequence[Rule]) -> list[_Compiled]:
     return [_COMPILED[rule] for rule in rules]
 
 
-@functools.cache
-def _failures_sql() -> str:
-    """The ``failures`` table's query, its message tests per distinct message."""
-    with duckdb.connect() as con:
-        return per_message(con, _FAILURES)
+# The ``failures`` table's query with its message tests per distinct message, once rewritten.
+_failures_rewritten: str | None = None
+
+
+def _failures_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """The ``failures`` query rewritten by :func:`per_message` once a process, on the first
+    connection that builds the table: the rewrite does not depend on the connection, and a
+    connection of its own cost ~40 ms of every run's start."""
+    global _failures_rewritten
+    if _failures_rewritten is None:
+        _failures_rewritten = per_message(con, _FAILURES)
+    return _failures_rewritten
 
 
 def classify_table(events: pa.Table | object, rules: Sequence[Rule]) -> list[Finding]:
