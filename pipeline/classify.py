@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 from umlogs.parsers.message import sql_literal
 from umlogs.pipeline.dataset import read_events
 from umlogs.pipeline.hresult import catalog_table
-from umlogs.pipeline.rewrite import TABLE, columns_read, per_message
+from umlogs.pipeline.rewrite import TABLE, per_message, per_message_reading
 from umlogs.pipeline.rules import SEVERITIES, Rule, RuleError, load_rules
 from umlogs.pipeline.store import EVENT_SCHEMA
 
@@ -190,9 +190,8 @@ def _compile(rules: Sequence[Rule]) -> list[_Compiled]:
         try:
             for rule in new:
                 sql = _statements(rule)
-                read = columns_read(con, [sql])
-                reads = None if read is None else frozenset(read)
-                _COMPILED[rule] = _Compiled(per_message(con, sql), tuple(_columns(con, rule, sql)), reads)
+                rewritten, read = per_message_reading(con, sql)
+                _COMPILED[rule] = _Compiled(rewritten, tuple(_columns(con, rule, sql)), None if read is None else frozenset(read))
         finally:
             con.close()
     return [_COMPILED[rule] for rule in rules]

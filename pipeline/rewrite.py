@@ -42,7 +42,23 @@ def per_message(con: duckdb.DuckDBPyConnection, sql: str) -> str:
     >>> per_message(con, "SELECT event_id FROM events WHERE lower(message) = host")  # host is not the message
     'SELECT event_id FROM events WHERE lower(message) = host'
     """
+    return _per_message(con, sql, _parse(con, sql))
+
+
+def per_message_reading(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[str, set[str] | None]:
+    """:func:`per_message` of ``sql`` and the columns it reads (:func:`columns_read`), from one
+    parse: DuckDB's parser takes 1-3 ms a rule, and classify compiles some sixty.
+
+    >>> rewritten, read = per_message_reading(duckdb.connect(), "SELECT event_id FROM events WHERE host = 'a'")
+    >>> rewritten == "SELECT event_id FROM events WHERE host = 'a'", sorted(read)
+    (True, ['event_id', 'host'])
+    """
     tree = _parse(con, sql)
+    read = _read(tree)  # before the rewrite, which changes the tree
+    return _per_message(con, sql, tree), read
+
+
+def _per_message(con: duckdb.DuckDBPyConnection, sql: str, tree: dict | None) -> str:
     if tree is None or not any(_visit(statement["node"], {}) for statement in tree["statements"]):
         return sql
     return con.execute("SELECT json_deserialize_sql(?)", [json.dumps(tree)]).fetchall()[0][0]
@@ -56,14 +72,23 @@ def columns_read(con: duckdb.DuckDBPyConnection, sqls: Iterable[str]) -> set[str
     """
     names: set[str] = set()
     for sql in sqls:
-        tree = _parse(con, sql)
-        if tree is None:
+        read = _read(_parse(con, sql))
+        if read is None:
             return None
-        for node in _nodes(tree):
-            if node.get("class") == "STAR":
-                return None
-            if node.get("class") == "COLUMN_REF":
-                names.update(name.lower() for name in node["column_names"])
+        names |= read
+    return names
+
+
+def _read(tree: dict | None) -> set[str] | None:
+    """The column names a parsed query mentions; None when it did not parse or selects ``*``."""
+    if tree is None:
+        return None
+    names: set[str] = set()
+    for node in _nodes(tree):
+        if node.get("class") == "STAR":
+            return None
+        if node.get("class") == "COLUMN_REF":
+            names.update(name.lower() for name in node["column_names"])
     return names
 
 
