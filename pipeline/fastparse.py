@@ -47,13 +47,13 @@ _FOUND = pa.schema([("message", pa.string()), ("_guarded", pa.bool_()), *(EVENT_
 # Distinct messages whose features a thread keeps (~200 bytes each with their features): 1M generated
 # Windows 10+ lines hold 28k (their cV ids make many unique), and each learned again costs ~16 us.
 CACHED_MESSAGES = 100_000
-# Lines whose messages the features query reads at once: its planning (20-40 ms) is paid once for
+# Lines whose messages the features query reads at once: its fixed cost (~10 ms) is paid once for
 # them, though every classic chunk holds REPORT EVENT records, each a message never met before. The
 # first ``rows`` lines of a file are read alone, so that its first events reach the writer while
 # DuckDB runs on (1M classic lines, five alternating runs: median 5.37 -> 4.83 s).
 FEATURE_LINES = 120_000
 # New messages (with REPORT EVENT records) at most this many are read by Lark from their lines rather
-# than by the features query: Lark takes ~0.1 ms a line, the query 20-40 ms to plan.
+# than by the features query: Lark takes ~0.1 ms a line, the query ~10 ms however few it reads.
 LARK_FEATURES = 64
 # What the line query reads: each line, numbered, with the UTC offset in force at it.
 _INPUT = pa.schema([("line_no", pa.int64()), ("line", pa.string()), ("utc_offset", pa.int16())])
@@ -296,8 +296,9 @@ def _forget(purpose: str, threads: int = 1) -> None:
 def _prepared(con: duckdb.DuckDBPyConnection, parser: ModuleType, query: str) -> str:
     """The name of ``parser``'s ``query`` prepared on ``con`` (one of this thread's connections),
     once: ``lines``, or ``features`` and ``records`` (the features query with the part for REPORT
-    EVENT records, dearer to plan). DuckDB still binds and plans each ``EXECUTE`` again, but it
-    does not parse the SQL again: the line query of a 69-line file takes 21 ms so, 37 ms as SQL."""
+    EVENT records, dearer to plan). DuckDB binds and plans the line query again on each ``EXECUTE``
+    (it reads a registered table), but it does not parse the SQL again: the line query of a 69-line
+    file takes 21 ms so, 37 ms as SQL. The features queries read no table: planned once."""
     name = f"umlogs_{parser.NAME}_{query}"
     prepared = _local.prepared[id(con)]
     if name not in prepared:
@@ -381,8 +382,8 @@ def _line_query(parser: ModuleType) -> str:
 
 @functools.cache
 def _features_query(parser: ModuleType, guarded: bool = True) -> str:
-    """What each message (``_messages``: distinct messages, each with ``_guarded``) carries: the
-    columns :data:`FEATURES` names, ``attrs`` as a list of values to pair with names (:func:`_paired`).
+    """What each message carries (``$1``: the messages, a line each, each after ``1`` when guarded,
+    else ``0``): the columns :data:`FEATURES` names, ``attrs`` as a list of values to pair with names (:func:`_paired`).
     A guarded message is a REPORT EVENT record's, whose fields :func:`sql_report` reads from the
     message split at tabs; without ``guarded``, the query for inputs with no such message."""
     raw, lists, carried = sql_carried("message")
@@ -393,7 +394,8 @@ def _features_query(parser: ModuleType, guarded: bool = True) -> str:
     hresults = final.get("hresults", "f.hresults")
     return f"""
     WITH found AS MATERIALIZED (
-        SELECT message, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())} FROM _messages
+        SELECT message, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())}
+        FROM (SELECT substr(m, 2) AS message, starts_with(m, '1') AS _guarded FROM (SELECT unnest(string_split($1::VARCHAR, chr(10))) AS m))
     ), listed AS MATERIALIZED (
         SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in lists.items())} FROM found
     ), carried AS MATERIALIZED (
@@ -450,16 +452,34 @@ def _features(parser: ModuleType, taken: pa.Table, feed: _Feed) -> pa.Table:
 def _read(parser: ModuleType, asked: pa.Table, taken: pa.Table, feed: _Feed) -> pa.Table:
     """The features (:data:`_FOUND`) of the ``asked`` messages, which lines of ``taken`` carry. A
     few: Lark parses a line that carries each (~0.1 ms a line, where the features query takes
-    20-40 ms to plan). More: the features query reads them."""
+    ~10 ms however few it reads). More: the features query reads them."""
     if asked.num_rows <= LARK_FEATURES and (numbers := _carrying(asked, taken)) is not None:
         events = [item for n in numbers for item in parser.parse([feed.line(n)], "", first_line_no=n)]
         if len(events) == asked.num_rows and all(isinstance(e, Event) for e in events):  # as the line query said
             read = events_table(events)
             return pa.table([asked.column("message"), asked.column("_guarded"), *(read.column(name) for name in FEATURES)], schema=_FOUND)
-    with _using("features", _messages=asked) as con:
-        read = con.sql(f"EXECUTE {_prepared(con, parser, 'records' if pc.any(asked.column('_guarded')).as_py() else 'features')}").to_arrow_table()
+    read = _query_features(parser, asked.column("message").to_pylist(), asked.column("_guarded").to_pylist())
     attrs = read.schema.get_field_index("attrs")
     return read.set_column(attrs, "attrs", _paired(read.column(attrs), getattr(parser, "REPORT_FIELDS", ()))).cast(_FOUND)
+
+
+def _query_features(parser: ModuleType, messages: list[str], guarded: list[bool]) -> pa.Table:
+    """The features query's rows for ``messages`` (``guarded``: which are REPORT EVENT records').
+    They go to the prepared query as one string literal, a line each (a message is part of a line,
+    so it holds no newline), flagged ``1`` when guarded: DuckDB binds and plans the query again on
+    each ``EXECUTE`` that reads a table (~35 ms), and parses a list literal of a thousand strings
+    slowly (~170 ms); it does neither with one string (1,150 REPORT EVENT records: 85-113 -> 54-78 ms).
+
+    >>> from umlogs.parsers import windows_update
+    >>> _query_features(windows_update, ["it's 0x80072EE2", "fine"], [False, False]).column("hresult").to_pylist()
+    ['0x80072EE2', None]
+    """
+    if any("\n" in m for m in messages):
+        raise ValueError("a message holds a newline")
+    text = "\n".join(("1" if g else "0") + m for m, g in zip(messages, guarded, strict=True))
+    with _using("features") as con:
+        name = _prepared(con, parser, "records" if any(guarded) else "features")
+        return con.sql(f"EXECUTE {name}({sql_literal(text)})").to_arrow_table()
 
 
 def _paired(values: pa.ChunkedArray, names: Sequence[str]) -> pa.MapArray:

@@ -105,12 +105,12 @@ def test_known_messages_are_reused_and_start_afresh_when_full(monkeypatch):
     monkeypatch.setattr(fastparse, "CACHED_MESSAGES", 10**6)
     assert_same(lines)
     known = set(fastparse._local.known.messages.to_pylist())
-    asked: list[str] = []
-    real = fastparse._registered
-    monkeypatch.setattr(fastparse, "_registered", lambda con, **tables: (asked.extend(tables), real(con, **tables))[1])
+    asked: list[list[bool]] = []
+    real = fastparse._query_features
+    monkeypatch.setattr(fastparse, "_query_features", lambda parser, messages, guarded: (asked.append(guarded), real(parser, messages, guarded))[1])
     assert_same(lines)
     assert len(known) > 20 and set(fastparse._local.known.messages.to_pylist()) == known
-    assert asked.count("_messages") == 1  # by SQL, the REPORT EVENT records only: every other message was known
+    assert len(asked) == 1 and all(asked[0])  # by SQL, the REPORT EVENT records only: every other message was known
     full = fastparse._local.known
     some = fastparse._Known(pa.concat_arrays([full.messages[:3], pa.array(["not in the sample"])]), full.features.take([0, 1, 2, 0]))
     monkeypatch.setattr(fastparse._local, "known", some)
