@@ -367,7 +367,7 @@ def _line_query(parser: ModuleType) -> str:
     ), fields AS (
         SELECT line_no, utc_offset, _guarded,
                {", ".join(f"CASE WHEN _took THEN {sql} END AS {name}" for name, sql in fields.items() if not name.startswith("_"))},
-               CASE WHEN _took THEN md5($1 || CAST(line_no AS VARCHAR) || chr(31) || line) END AS event_id,
+               CASE WHEN _took THEN md5(concat($1, CAST(line_no AS VARCHAR), chr(31), line)) END AS event_id,
                CASE WHEN _took AND _guarded THEN {record} ELSE _took END AS _taken
         FROM (SELECT *{", " + steps if steps else ""} FROM matched)
     )
