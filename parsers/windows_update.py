@@ -234,7 +234,7 @@ def sql_fields(group) -> dict[str, str]:
     micros = f"to_microseconds(CASE WHEN {classic} THEN CAST(substr(_time, 10, 3) AS BIGINT) * 1000 ELSE CAST(substr(_time, 10, 6) AS BIGINT) END)"
     return {
         "_time": f"(CASE WHEN {classic} THEN {group('classic__CLASSIC_TIME__0')} ELSE {group('etl__ETL_TIME__0')} END)",
-        "timestamp": f"(CASE WHEN substr({date}, 1, 4) <> '0000' THEN {day} + {of_day} + {micros} END)",
+        "timestamp": f"(CASE WHEN NOT starts_with({date}, '0000') THEN {day} + {of_day} + {micros} END)",
         "timestamp_text": f"({date} || ' ' || _time)",
         "pid": f"CAST(CASE WHEN {classic} THEN {group('classic__PID__0')} ELSE {group('etl__PID__0')} END AS BIGINT)",
         "tid": f"(CASE WHEN {classic} THEN CAST('0x' || {group('classic__CLASSIC_TID__0')} AS BIGINT) ELSE CAST({group('etl__TID__0')} AS BIGINT) END)",
