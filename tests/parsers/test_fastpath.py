@@ -97,6 +97,14 @@ def test_chunks_in_worker_threads_equal_one_pass(tmp_path, monkeypatch):
     assert {row["utc_offset"] for row in pooled} - {None}
 
 
+@given(st.lists(st.text("ab.\u00e9", max_size=5), max_size=12), st.text("ab.\u00e9", min_size=1, max_size=3), st.integers(0, 3))
+def test_lines_holding_a_text_are_those_python_finds(lines, text, skip):
+    """The banner search over the lines' bytes finds the lines Python's ``in`` finds, in slices too,
+    and a match running from one line into the next is none."""
+    array = pa.array(lines, pa.string()).slice(min(skip, len(lines)))
+    assert fastparse._holding(array, text) == [i for i, line in enumerate(lines[min(skip, len(lines)) :]) if text in line]
+
+
 def test_known_messages_are_reused_and_start_afresh_when_full(monkeypatch):
     """A thread keeps the features of the messages it has met: a second pass over the same lines reads
     them all from there, and the result is the same; past the limit, the set starts afresh."""
