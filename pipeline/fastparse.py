@@ -56,6 +56,11 @@ FEATURE_LINES = 120_000
 # New messages (with REPORT EVENT records) at most this many are read by Lark from their lines rather
 # than by the features query: Lark takes ~0.1 ms a line, the query ~10 ms however few it reads.
 LARK_FEATURES = 64
+# Bytes of messages at most that the features query takes as a string literal rather than as a
+# registered table (:func:`_query_features`). Thread CPU for one query, literal against table: 1,000
+# Windows 10+ messages (118 kB) 25-34 against 47-51 ms, 5,000 (0.6 MB) 85-95 against 87-99 ms,
+# 20,000 (2.4 MB) 354 against 255 ms.
+LITERAL_BYTES = 512 << 10
 # What the line query reads: each line, numbered, with the UTC offset in force at it.
 _INPUT = pa.schema([("line_no", pa.int64()), ("line", pa.string()), ("utc_offset", pa.int16())])
 
@@ -320,13 +325,13 @@ def _forget(purpose: str, threads: int = 1) -> None:
 def _prepared(con: duckdb.DuckDBPyConnection, parser: ModuleType, query: str) -> str:
     """The name of ``parser``'s ``query`` prepared on ``con`` (one of this thread's connections),
     once: ``lines``, or ``features`` and ``records`` (the features query with the part for REPORT
-    EVENT records, dearer to plan). DuckDB binds and plans the line query again on each ``EXECUTE``
-    (it reads a registered table), but it does not parse the SQL again: the line query of a 69-line
-    file takes 21 ms so, 37 ms as SQL. The features queries read no table: planned once."""
+    EVENT records, dearer to plan), each also as ``..._table`` (reading ``_messages``). DuckDB binds
+    and plans a query that reads a registered table again on each ``EXECUTE``, but it does not
+    parse the SQL again: the line query of a 69-line file takes 21 ms so, 37 ms as SQL."""
     name = f"umlogs_{parser.NAME}_{query}"
     prepared = _local.prepared[id(con)]
     if name not in prepared:
-        sql = _line_query(parser) if query == "lines" else _features_query(parser, query == "records")
+        sql = _line_query(parser) if query == "lines" else _features_query(parser, query.startswith("records"), query.endswith("_table"))
         con.execute(f"PREPARE {name} AS {sql}")
         prepared.add(name)
     return name
@@ -409,10 +414,11 @@ def _line_query(parser: ModuleType) -> str:
 
 
 @functools.cache
-def _features_query(parser: ModuleType, guarded: bool = True) -> str:
-    """What each message carries (``$1``: the messages, a line each, each after ``1`` when guarded,
-    else ``0``): the columns :data:`FEATURES` names, ``attrs`` as a list of values to pair with names (:func:`_paired`).
-    A guarded message is a REPORT EVENT record's, whose fields :func:`sql_report` reads from the
+def _features_query(parser: ModuleType, guarded: bool = True, table: bool = False) -> str:
+    """What each message carries: the columns :data:`FEATURES` names, ``attrs`` as a list of values
+    to pair with names (:func:`_paired`). The messages are ``$1``, a line each, each after ``1``
+    when guarded, else ``0``; with ``table``, the table ``_messages`` (``message``, ``_guarded``). A
+    guarded message is a REPORT EVENT record's, whose fields :func:`sql_report` reads from the
     message split at tabs; without ``guarded``, the query for inputs with no such message."""
     raw, lists, carried = sql_carried("message")
     report = parser.sql_report("_parts", lambda name: f"f.{name}") if guarded else {}
@@ -423,7 +429,7 @@ def _features_query(parser: ModuleType, guarded: bool = True) -> str:
     return f"""
     WITH found AS MATERIALIZED (
         SELECT message, _guarded, {", ".join(f"{sql} AS {name}" for name, sql in raw.items())}
-        FROM (SELECT substr(m, 2) AS message, starts_with(m, '1') AS _guarded FROM (SELECT unnest(string_split($1::VARCHAR, chr(10))) AS m))
+        FROM {"_messages" if table else "(SELECT substr(m, 2) AS message, starts_with(m, '1') AS _guarded FROM (SELECT unnest(string_split($1::VARCHAR, chr(10))) AS m))"}
     ), listed AS MATERIALIZED (
         SELECT *, {", ".join(f"{sql} AS {name}" for name, sql in lists.items())} FROM found
     ), carried AS MATERIALIZED (
@@ -486,28 +492,33 @@ def _read(parser: ModuleType, asked: pa.Table, taken: pa.Table, feed: _Feed) -> 
         if len(events) == asked.num_rows and all(isinstance(e, Event) for e in events):  # as the line query said
             read = events_table(events)
             return pa.table([asked.column("message"), asked.column("_guarded"), *(read.column(name) for name in FEATURES)], schema=_FOUND)
-    read = _query_features(parser, asked.column("message").to_pylist(), asked.column("_guarded").to_pylist())
+    read = _query_features(parser, asked)
     attrs = read.schema.get_field_index("attrs")
     return read.set_column(attrs, "attrs", _paired(read.column(attrs), getattr(parser, "REPORT_FIELDS", ()))).cast(_FOUND)
 
 
-def _query_features(parser: ModuleType, messages: list[str], guarded: list[bool]) -> pa.Table:
-    """The features query's rows for ``messages`` (``guarded``: which are REPORT EVENT records').
-    They go to the prepared query as one string literal, a line each (a message is part of a line,
-    so it holds no newline), flagged ``1`` when guarded: DuckDB binds and plans the query again on
-    each ``EXECUTE`` that reads a table (~35 ms), and parses a list literal of a thousand strings
-    slowly (~170 ms); it does neither with one string (1,150 REPORT EVENT records: 85-113 -> 54-78 ms).
+def _query_features(parser: ModuleType, asked: pa.Table) -> pa.Table:
+    """The features query's rows for the ``asked`` messages. Up to :data:`LITERAL_BYTES` of them go
+    to the prepared query as one string literal, a line each (a message is part of a line, so it
+    holds no newline), flagged ``1`` when a REPORT EVENT record's: DuckDB binds and plans the query
+    again on each ``EXECUTE`` that reads a table (~35 ms), not on one that reads a literal. More are
+    registered as a table: a literal costs by the byte (Python makes it, DuckDB parses and splits it).
 
     >>> from umlogs.parsers import windows_update
-    >>> _query_features(windows_update, ["it's 0x80072EE2", "fine"], [False, False]).column("hresult").to_pylist()
+    >>> asked = pa.table({"message": ["it's 0x80072EE2", "fine"], "_guarded": [False, False]})
+    >>> _query_features(windows_update, asked).column("hresult").to_pylist()
     ['0x80072EE2', None]
     """
-    if any("\n" in m for m in messages):
-        raise ValueError("a message holds a newline")
-    text = "\n".join(("1" if g else "0") + m for m, g in zip(messages, guarded, strict=True))
+    query = "records" if pc.any(asked.column("_guarded")).as_py() else "features"
     with _using("features") as con:
-        name = _prepared(con, parser, "records" if any(guarded) else "features")
-        return con.sql(f"EXECUTE {name}({sql_literal(text)})").to_arrow_table()
+        if pc.sum(pc.binary_length(asked.column("message"))).as_py() > LITERAL_BYTES:
+            with _registered(con, _messages=asked):
+                return con.sql(f"EXECUTE {_prepared(con, parser, query + '_table')}").to_arrow_table()
+        messages, guarded = asked.column("message").to_pylist(), asked.column("_guarded").to_pylist()
+        if any("\n" in m for m in messages):
+            raise ValueError("a message holds a newline")
+        text = "\n".join(("1" if g else "0") + m for m, g in zip(messages, guarded, strict=True))
+        return con.sql(f"EXECUTE {_prepared(con, parser, query)}({sql_literal(text)})").to_arrow_table()
 
 
 def _paired(values: pa.ChunkedArray, names: Sequence[str]) -> pa.MapArray:

@@ -36,11 +36,12 @@ def fast_view(lines, utc_offset=None):
 
 
 def assert_same(lines, utc_offset=None):
-    """The fast path gives Lark's events and issues, whether it reads new messages' features by SQL
-    (as for many) or by Lark from their lines (as for a few)."""
+    """The fast path gives Lark's events and issues, however it reads new messages' features: by SQL
+    from a string literal (as for a few hundred kB of them) or from a table (as for more), or by
+    Lark from their lines (as for a few messages)."""
     lark_events, lark_issues = lark_view(lines, utc_offset)
-    for sql in (True, False):
-        with features_by_sql(sql):
+    for how in ("literal", "table", "lark"):
+        with features_read_by(how):
             fast_events, fast_issues = fast_view(lines, utc_offset)
         assert fast_issues == lark_issues
         assert len(fast_events) == len(lark_events)
@@ -49,14 +50,16 @@ def assert_same(lines, utc_offset=None):
 
 
 @contextlib.contextmanager
-def features_by_sql(sql: bool):
-    """With ``sql``, the features query reads every new message (no matter how few); else Lark."""
-    before = fastparse.LARK_FEATURES
-    fastparse.LARK_FEATURES = 0 if sql else 10**9
+def features_read_by(how: str):
+    """New messages' features read (no matter how few or many) by the features query from a
+    ``literal`` or a ``table``, or by ``lark``."""
+    before = fastparse.LARK_FEATURES, fastparse.LITERAL_BYTES
+    fastparse.LARK_FEATURES = 10**9 if how == "lark" else 0
+    fastparse.LITERAL_BYTES = 0 if how == "table" else 10**12
     try:
         yield
     finally:
-        fastparse.LARK_FEATURES = before
+        fastparse.LARK_FEATURES, fastparse.LITERAL_BYTES = before
 
 
 def test_the_regex_is_built_from_the_grammar_terminals():
@@ -115,10 +118,11 @@ def test_known_messages_are_reused_and_start_afresh_when_full(monkeypatch):
     known = set(fastparse._local.known.messages.to_pylist())
     asked: list[list[bool]] = []
     real = fastparse._query_features
-    monkeypatch.setattr(fastparse, "_query_features", lambda parser, messages, guarded: (asked.append(guarded), real(parser, messages, guarded))[1])
+    monkeypatch.setattr(fastparse, "_query_features", lambda parser, table: (asked.append(table.column("_guarded").to_pylist()), real(parser, table))[1])
     assert_same(lines)
     assert len(known) > 20 and set(fastparse._local.known.messages.to_pylist()) == known
-    assert len(asked) == 1 and all(asked[0])  # by SQL, the REPORT EVENT records only: every other message was known
+    # by SQL (once from a literal, once from a table), the REPORT EVENT records only: every other message was known
+    assert len(asked) == 2 and all(all(guarded) for guarded in asked)
     full = fastparse._local.known
     some = fastparse._Known(pa.concat_arrays([full.messages[:3], pa.array(["not in the sample"])]), full.features.take([0, 1, 2, 0]))
     monkeypatch.setattr(fastparse._local, "known", some)
