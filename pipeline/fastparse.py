@@ -499,25 +499,27 @@ def _read(parser: ModuleType, asked: pa.Table, taken: pa.Table, feed: _Feed) -> 
 
 def _query_features(parser: ModuleType, asked: pa.Table) -> pa.Table:
     """The features query's rows for the ``asked`` messages. Up to :data:`LITERAL_BYTES` of them go
-    to the prepared query as one string literal, a line each (a message is part of a line, so it
-    holds no newline), flagged ``1`` when a REPORT EVENT record's: DuckDB binds and plans the query
-    again on each ``EXECUTE`` that reads a table (~35 ms), not on one that reads a literal. More are
-    registered as a table: a literal costs by the byte (Python makes it, DuckDB parses and splits it).
+    to the prepared query as one string literal, a line each, flagged ``1`` when a REPORT EVENT
+    record's: DuckDB binds and plans the query again on each ``EXECUTE`` that reads a table (~35 ms),
+    not on one that reads a literal. More are registered as a table, as are messages that hold a
+    newline (none from a line does): a literal costs by the byte (Python makes it, DuckDB parses and
+    splits it).
 
     >>> from umlogs.parsers import windows_update
     >>> asked = pa.table({"message": ["it's 0x80072EE2", "fine"], "_guarded": [False, False]})
     >>> _query_features(windows_update, asked).column("hresult").to_pylist()
     ['0x80072EE2', None]
+    >>> _query_features(windows_update, asked.set_column(0, "message", [["a\\nb", "0x80070005"]])).column("hresult").to_pylist()
+    [None, '0x80070005']
     """
     query = "records" if pc.any(asked.column("_guarded")).as_py() else "features"
+    messages = asked.column("message")
     with _using("features") as con:
-        if pc.sum(pc.binary_length(asked.column("message"))).as_py() > LITERAL_BYTES:
+        if pc.sum(pc.binary_length(messages)).as_py() > LITERAL_BYTES or pc.any(pc.match_substring(messages, "\n")).as_py():
             with _registered(con, _messages=asked):
                 return con.sql(f"EXECUTE {_prepared(con, parser, query + '_table')}").to_arrow_table()
-        messages, guarded = asked.column("message").to_pylist(), asked.column("_guarded").to_pylist()
-        if any("\n" in m for m in messages):
-            raise ValueError("a message holds a newline")
-        text = "\n".join(("1" if g else "0") + m for m, g in zip(messages, guarded, strict=True))
+        flags = ["1" if g else "0" for g in asked.column("_guarded").to_pylist()]
+        text = "\n".join(map(str.__add__, flags, messages.to_pylist()))
         return con.sql(f"EXECUTE {_prepared(con, parser, query)}({sql_literal(text)})").to_arrow_table()
 
 
