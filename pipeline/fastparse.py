@@ -472,15 +472,31 @@ def _features(parser: ModuleType, taken: pa.Table, feed: _Feed) -> pa.Table:
     asked = pa.table({"message": pa.concat_arrays([new, records]),
                       "_guarded": pa.array([False] * len(new) + [True] * len(records), pa.bool_())})  # fmt: skip
     found = _read(parser, asked, taken, feed)
-    at = seen  # where each message is among the known ones; looked up again only when they change
+    at = seen  # where each message is among the known ones: only the lines whose messages are new are looked up again
     if len(new):
-        known = _local.known = _learning(known, seen, found.filter(pc.invert(found.column("_guarded"))))
-        at = pc.index_in(messages, value_set=known.messages)
+        learned, before = found.filter(pc.invert(found.column("_guarded"))), len(known.messages)
+        unseen = pc.and_(pc.invert(guarded), pc.is_null(seen))
+        at = None if _overflowing(known, learned.num_rows) else _after(seen, unseen, messages, learned, before)
+        known = _local.known = _learning(known, seen, learned)
+        at = pc.index_in(messages, value_set=known.messages) if at is None else at
     if not len(records):
         return known.features.take(at)
     found = found.filter(found.column("_guarded"))
-    at = pc.if_else(guarded, pc.add(pc.index_in(messages, value_set=found.column("message").combine_chunks()), len(known.messages)), at)
+    at = _after(at, guarded, messages, found, len(known.messages))
     return pa.concat_tables([known.features, found.drop_columns(["message", "_guarded"])]).take(at)
+
+
+def _after(at: pa.Array, rows: pa.BooleanArray, messages: pa.Array, found: pa.Table, before: int) -> pa.Array:
+    """``at`` (each line's index among known features) with the ``rows`` given the index of their
+    message among ``found`` (rows of the features query) as placed after ``before`` others. Only
+    those rows' messages are looked up.
+
+    >>> found = pa.table({"message": ["b", "c"]})
+    >>> _after(pa.array([0, None, 1, None], pa.int32()), pa.array([False, True, False, True]), pa.array(["a", "c", "a", "b"]), found, 5).to_pylist()
+    [0, 6, 1, 5]
+    """
+    looked = pc.index_in(pc.filter(messages, rows), value_set=found.column("message").combine_chunks())
+    return pc.replace_with_mask(at, rows, pc.add(looked, pa.scalar(before, looked.type)))
 
 
 def _read(parser: ModuleType, asked: pa.Table, taken: pa.Table, feed: _Feed) -> pa.Table:
@@ -552,13 +568,18 @@ def _learning(known: _Known, seen: pa.Array, learned: pa.Table) -> _Known:
     """``known`` and the features ``learned`` (rows of the features query). Past
     :data:`CACHED_MESSAGES`, only the known messages these lines use are kept (``seen``: each line's
     index among them, null for a message not among them)."""
-    if len(known.messages) + learned.num_rows > CACHED_MESSAGES:
+    if _overflowing(known, learned.num_rows):
         used = pc.unique(pc.drop_null(seen))
         known = _Known(known.messages.take(used), known.features.take(used))
     return _Known(
         pa.concat_arrays([known.messages, learned.column("message").combine_chunks()]),
         pa.concat_tables([known.features, learned.drop_columns(["message", "_guarded"])]).combine_chunks(),
     )
+
+
+def _overflowing(known: _Known, count: int) -> bool:
+    """Whether ``count`` more messages would take ``known`` past :data:`CACHED_MESSAGES`."""
+    return len(known.messages) + count > CACHED_MESSAGES
 
 
 def _known() -> _Known:
