@@ -108,6 +108,20 @@ def test_lines_holding_a_text_are_those_python_finds(lines, text, skip):
     assert fastparse._holding(array, text) == [i for i, line in enumerate(lines[min(skip, len(lines)) :]) if text in line]
 
 
+def test_a_parse_left_halfway_leaves_the_next_whole():
+    """A consumer that stops reading a file's chunks halfway cuts its line query short: the
+    thread's DuckDB connections are closed, and the next parse in the thread gives what it should,
+    by SQL or by Lark."""
+    lines = (SAMPLES / "windows_update" / "classic.log").read_text(encoding="utf-8").splitlines()
+    chunks = [pa.array(lines[i : i + 10], pa.string()) for i in range(0, len(lines), 10)]
+    parsed = fastparse.parse_chunks(windows_update, chunks, source="x.log", rows=10)
+    assert next(parsed).events.num_rows
+    parsed.close()
+    assert "databases" not in fastparse._local.__dict__
+    assert_same(lines)
+    assert fastparse._local.databases
+
+
 def test_known_messages_are_reused_and_start_afresh_when_full(monkeypatch):
     """A thread keeps the features of the messages it has met: a second pass over the same lines reads
     them all from there, and the result is the same; past the limit, the set starts afresh."""
