@@ -238,9 +238,9 @@ def _banner_lines(parser: ModuleType, lines: pa.Array) -> pa.Array:
 
 
 def _holding(lines: pa.Array, text: str) -> list[int]:
-    """The indices of the ``lines`` (strings) that hold ``text``. Python's ``re`` searches the
-    lines' bytes where Arrow keeps them, one after another, and ``bisect`` finds a match's line in
-    their offsets: 0.11 s for 1M classic lines, where RE2 line by line
+    """The indices of the ``lines`` (string or large_string) that hold ``text``. Python's ``re``
+    searches the lines' bytes where Arrow keeps them, one after another, and ``bisect`` finds a
+    match's line in their offsets: 0.11 s for 1M classic lines, where RE2 line by line
     (``match_substring_regex``) took 0.16 s. A match that runs into the next line is none: the
     search goes on from that line's start.
 
@@ -252,7 +252,8 @@ def _holding(lines: pa.Array, text: str) -> list[int]:
     if not len(lines):
         return []
     _, offsets, data = lines.buffers()
-    offsets = memoryview(offsets).cast("i")[lines.offset : lines.offset + len(lines) + 1]
+    width = "q" if pa.types.is_large_string(lines.type) else "i"  # 64- or 32-bit offsets
+    offsets = memoryview(offsets).cast(width)[lines.offset : lines.offset + len(lines) + 1]
     found, at, end = [], offsets[0], offsets[-1]
     pattern = _literal(text)
     while at < end and (match := pattern.search(data, at, end)):

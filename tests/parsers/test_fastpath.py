@@ -100,11 +100,12 @@ def test_chunks_in_worker_threads_equal_one_pass(tmp_path, monkeypatch):
     assert {row["utc_offset"] for row in pooled} - {None}
 
 
-@given(st.lists(st.text("ab.\u00e9", max_size=5), max_size=12), st.text("ab.\u00e9", min_size=1, max_size=3), st.integers(0, 3))
-def test_lines_holding_a_text_are_those_python_finds(lines, text, skip):
+@given(st.lists(st.text("ab.\u00e9", max_size=5), max_size=12), st.text("ab.\u00e9", min_size=1, max_size=3), st.integers(0, 3),
+       st.sampled_from([pa.string(), pa.large_string()]))  # fmt: skip
+def test_lines_holding_a_text_are_those_python_finds(lines, text, skip, kind):
     """The banner search over the lines' bytes finds the lines Python's ``in`` finds, in slices too,
-    and a match running from one line into the next is none."""
-    array = pa.array(lines, pa.string()).slice(min(skip, len(lines)))
+    for 32- and 64-bit offsets, and a match running from one line into the next is none."""
+    array = pa.array(lines, kind).slice(min(skip, len(lines)))
     assert fastparse._holding(array, text) == [i for i, line in enumerate(lines[min(skip, len(lines)) :]) if text in line]
 
 
