@@ -22,7 +22,16 @@ stops after its last group (a prefix, so it reads only the start of the line); t
 anchored at both ends, and decides whether the line matched.
 
 >>> [[len(p.groups) for p in branch] for branch in lr.branches]
-[[4, 2], [4, 3]]
+[[4, 3], [4, 3]]
+
+A branch that ends with a terminal taking the rest of the line (a class of characters repeated,
+as MESSAGE is) has RE2 stop before it: its last pass captures the line up to there (:data:`HEAD`),
+and the rest of the line is the terminal's text when it holds none of the characters the class
+leaves out (:class:`Rest`). RE2's one-pass matcher then reads only the start of the line, where it
+read all of it to capture the message:
+
+>>> lr.branches[0][-1].groups, lr.branches[0][-1].rest.group, lr.branches[1][-1].rest
+(('_head', 'classic__COMPONENT__0', 'classic___MSG_SEP__0'), 'classic__MESSAGE__0', None)
 
 Lines the guard marks all hold the literal text its lookaround terminal starts with, a cheap test
 before the guard's regex:
@@ -47,14 +56,40 @@ _LOOKAROUND = re.compile(r"\(\?(?:=|!|<=|<!)")
 _PLAIN = re.compile(r"[^\\.^$*+?{}\[\]|()]*")
 # A lookahead group, when it holds no parentheses of its own (REPORT_PREFIX's does not).
 _LOOKAHEAD = re.compile(r"\(\?=[^()]*\)")
+# A terminal that is a negated class of plain characters, repeated: ``[^\r\n]+``.
+_ANY_BUT = re.compile(r"\[\^([^\]\\^-]+)\]([+*])")
+# The group of a branch's last pass that holds the line up to a :class:`Rest` terminal.
+HEAD = "_head"
+
+
+@dataclass(frozen=True, slots=True)
+class Rest:
+    """The terminal a branch ends with when it takes the rest of the line: its regex is a negated
+    class of characters repeated (``[^\\r\\n]+``), and in every path of the branch it comes last,
+    right after the terminal whose group is ``after``. The branch's last pass stops before it,
+    capturing the line up to there as :data:`HEAD`. What follows is the terminal's text when
+    ``after`` took part and it holds none of ``excluded`` (and is not empty, when ``required``); when
+    ``after`` took no part, the line must end there. Any other line is not the branch's.
+
+    That is the full regex's reading, as leftmost-first matching gives it: the pass's match is the
+    first of the branch's ways to read the start of the line, and the terminal then takes any rest
+    it can hold. A rest it cannot hold rejects the line, though a later way might have read it: the
+    line goes to Lark, which reads it as the grammar says."""
+
+    group: str
+    after: str
+    excluded: str
+    required: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Pass:
-    """A full-line regex capturing some of a branch's groups (the other terminals uncaptured)."""
+    """A regex anchored at the line's start capturing some of a branch's groups (the other terminals
+    uncaptured); a branch's last pass is anchored at its end too, or stops before its :class:`Rest`."""
 
     pattern: str
     groups: tuple[str, ...]
+    rest: Rest | None = None
 
 
 # RE2 matches with its one-pass engine only when at most this many groups are captured.
@@ -127,15 +162,47 @@ def line_regex(grammar: str) -> LineRegex:
 def _passes(lark: Lark, branch: _Node) -> tuple[Pass, ...]:
     names: list[str] = []
     _emit(lark, branch, names)
+    rest, trimmed = _rest(lark, branch)
+    if rest:  # the terminal before the rest is captured, the rest itself is not: HEAD tells where it starts
+        names = [n for n in names if n != rest.group] + [n for n in (rest.after, HEAD) if n not in names]
     passes = []
     for start in range(0, len(names), ONE_PASS_GROUPS):
         kept = names[start : start + ONE_PASS_GROUPS]
-        if lark.get_terminal(kept[0].split("__")[1]).pattern.min_width == 0:
+        if kept[0] != HEAD and lark.get_terminal(kept[0].split("__")[1]).pattern.min_width == 0:
             raise ValueError(f"{kept[0]} may match empty: it cannot tell whether its pass matched")
         last = start + ONE_PASS_GROUPS >= len(names)
+        if last and rest:
+            body = _emit(lark, trimmed, [], set(kept) - {HEAD})
+            groups = (HEAD, *(g for g in kept if g != HEAD))  # in the order the pattern opens them
+            passes.append(Pass(pattern=f"^(?P<{HEAD}>{body})", groups=groups, rest=rest))
+            break
         body = _emit(lark, branch, [], set(kept), until=None if last else kept[-1])
         passes.append(Pass(pattern="^" + body + ("$" if last else ""), groups=tuple(kept)))
     return tuple(passes)
+
+
+def _rest(lark: Lark, branch: _Node) -> tuple[Rest | None, _Node]:
+    """The :class:`Rest` that ``branch`` ends with, and the branch without it; ``(None, branch)``
+    when the branch is not one path ending with such a terminal after one that cannot match empty."""
+    steps, node, parent = [], branch, branch
+    while len(node.children) == 1:
+        ((step, child),) = node.children.items()
+        steps.append(step)
+        parent, node = node, child
+    if node.children or len(steps) < 2:
+        return None, branch
+    (rule, name, n), (before_rule, before, k) = steps[-1], steps[-2]
+    shape = _ANY_BUT.fullmatch(_terminal(lark, name))
+    if not shape or lark.get_terminal(before).pattern.min_width == 0:
+        return None, branch
+    trimmed = copy = _Node({}, branch.ends)
+    node = branch
+    for step in steps[:-1]:  # the same path without the rest's terminal
+        node = node.children[step]
+        copy = copy.children.setdefault(step, _Node({}, node.ends))
+    rest = Rest(group=f"{rule}__{name}__{n}", after=f"{before_rule}__{before}__{k}", excluded=shape[1],
+                required=shape[2] == "+" and not parent.ends)  # fmt: skip
+    return rest, trimmed
 
 
 def _insert(root: _Node, sequence: list[tuple[str, str, int]]) -> None:
@@ -181,7 +248,7 @@ def _emit(lark: Lark, node: _Node, groups: list[str] | None, capture: set[str] |
         group = f"{rule}__{name}__{n}"
         if groups is None:
             piece = "(?:" + _LOOKAHEAD.sub("", regex) + ")"
-        elif name.startswith("_"):
+        elif name.startswith("_") and group not in (capture or ()):
             piece = f"(?:{regex})"
         else:
             groups.append(group)

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from umlogs.parsers.event import Event, ParseIssue
-from umlogs.parsers.fastpath import LineRegex, line_regex
+from umlogs.parsers.fastpath import HEAD, LineRegex, Rest, line_regex
 from umlogs.parsers.message import sql_carried, sql_literal
 from umlogs.pipeline.store import EVENT_SCHEMA, events_table
 
@@ -605,7 +605,9 @@ def _passes(lr: LineRegex) -> list[str]:
     layer reading the ones before it: a branch's first pass runs only where no branch before it
     has matched (the grammar takes the first alternative that matches), its other passes only
     where its first pass matched. So each line of a file in one layout runs the passes of that
-    layout's branch, and the first pass of the branches before it."""
+    layout's branch, and the first pass of the branches before it. A branch that ends with a
+    :class:`~umlogs.parsers.fastpath.Rest` has two layers more: the rest of the line after its
+    last pass (``_b<i>rest``), then whether the branch matched (``_b<i>ended``), computed once."""
 
     def extract(b: int, p: int) -> str:
         names = ", ".join(f"'{g}'" for g in lr.branches[b][p].groups)
@@ -617,7 +619,24 @@ def _passes(lr: LineRegex) -> list[str]:
         layers.append(f"CASE WHEN {unmatched} THEN {extract(b, 0)} END AS _b{b}p0" if b else f"{extract(b, 0)} AS _b{b}p0")
         if len(branch) > 1:
             layers.append(", ".join(f"CASE WHEN {_took(lr, b, 0)} THEN {extract(b, p)} END AS _b{b}p{p}" for p in range(1, len(branch))))
+        if rest := branch[-1].rest:
+            last = f"_b{b}p{len(branch) - 1}"
+            layers.append(f"CASE WHEN {_took(lr, b, len(branch) - 1)} THEN substr(line, length({last}.{HEAD}) + 1) END AS _b{b}rest")
+            layers.append(f"{_took(lr, b, len(branch) - 1)} AND {_fits(rest, f'_b{b}rest', f'{last}.{rest.after}')} AS _b{b}ended")
     return layers
+
+
+def _fits(rest: Rest, text: str, after: str) -> str:
+    """Whether ``text``, the rest of a line after a branch's last pass, is the :class:`Rest`
+    terminal's (``after``: the terminal before it), or nothing where the line may end.
+
+    >>> _fits(Rest("m", "sep", "\\r", required=False), "r", "p.sep")
+    "(r = '' OR (coalesce(p.sep, '') <> '' AND NOT contains(r, chr(13))))"
+    """
+    holds = " AND ".join([f"coalesce({after}, '') <> ''", *([f"{text} <> ''"] if rest.required else []),
+                          *(f"NOT contains({text}, chr({ord(c)}))" for c in rest.excluded)])  # fmt: skip
+    ended = f"({text} = '' AND coalesce({after}, '') = '')" if rest.required else f"{text} = ''"
+    return f"({ended} OR ({holds}))"
 
 
 def _took(lr: LineRegex, b: int, p: int) -> str:
@@ -626,16 +645,22 @@ def _took(lr: LineRegex, b: int, p: int) -> str:
 
 
 def _ended(lr: LineRegex, b: int) -> str:
-    """Whether branch ``b`` matched: its last pass, the one anchored at both ends."""
-    return _took(lr, b, len(lr.branches[b]) - 1)
+    """Whether branch ``b`` matched: its last pass, the one anchored at both ends, or the column
+    that tells it for a branch that ends with a rest (:func:`_passes`)."""
+    return f"_b{b}ended" if lr.branches[b][-1].rest else _took(lr, b, len(lr.branches[b]) - 1)
 
 
 def _group(lr: LineRegex) -> Callable[[str], str]:
     """A group's text by name, from the first branch that matched (``''`` when it took no part)."""
-    where = {g: [(b, p) for b, branch in enumerate(lr.branches) for p, ps in enumerate(branch) if g in ps.groups] for g in lr.groups}
+
+    def text(b: int, name: str) -> str | None:
+        branch = lr.branches[b]
+        if branch[-1].rest and branch[-1].rest.group == name:
+            return f"_b{b}rest"
+        return next((f"coalesce(_b{b}p{p}.{name}, '')" for p, ps in enumerate(branch) if name in ps.groups), None)
 
     def group(name: str) -> str:
-        cases = " ".join(f"WHEN {_ended(lr, b)} THEN coalesce(_b{b}p{p}.{name}, '')" for b, p in where[name])
+        cases = " ".join(f"WHEN {_ended(lr, b)} THEN {sql}" for b in range(len(lr.branches)) if (sql := text(b, name)))
         return f"(CASE {cases} ELSE '' END)"
 
     return group

@@ -228,6 +228,19 @@ def test_every_kind_of_date_and_time_of_day_is_read_as_lark_reads_it():
     assert_same(lines)
 
 
+def test_a_message_is_the_rest_of_the_line_only_where_the_grammar_says():
+    """RE2 stops after the classic component and its separator; the rest of the line is the
+    message (:class:`~umlogs.parsers.fastpath.Rest`) only when it holds no line break and follows
+    the separator. Every other line goes to Lark, which reads it as the grammar says."""
+    head = "2018-10-02\t11:21:58:874\t 408\t1224\t"
+    rests = ["\tWARNING: a\rb", "\r", "\r\tx", "\t\r", "", "\t", " ", "  two spaces", "\t\tafter two tabs", "\tone\ntwo",
+             " x\u00e9\u2028y", "\t\u00a0", "(\tx", "\x0b\tvertical tab"]  # fmt: skip
+    lines = [head + "PT" + rest for rest in rests]
+    assert_same(lines)
+    events, issues = fast_view(lines)
+    assert [i.line_no for i in issues] == [1, 2, 3, 4, 10] and len(events) == 9  # the five holding \r or \n
+
+
 def test_report_event_records_take_the_fast_path(monkeypatch):
     """REPORT EVENT records are read by SQL, not handed to Lark (which would be 50x slower)."""
     path = next(p for p in corpus_files("windows_update") if "REPORT EVENT" in p.read_text(encoding="utf-8", errors="replace"))
