@@ -309,8 +309,12 @@ def _lines(block: str | bytes, stats: StreamStats, max_line: int) -> pa.Array:
         pieces = pc.if_else(long, pc.utf8_slice_codeunits(pieces, 0, max_line), pieces)
         stats.long_lines += long_count
     stats.lines += len(pieces)
-    stats.blank += pc.sum(pc.equal(pc.binary_length(pc.utf8_ltrim(pieces, PY_WHITESPACE)), 0)).as_py() or 0
+    stats.blank += pc.sum(pc.equal(pc.binary_length(pc.utf8_ltrim(pieces, PY_WHITESPACE)), _NONE)).as_py() or 0
     return pieces
+
+
+# Typed: a Python int would have Arrow infer its type, trying to import dateutil each time (~50 us).
+_NONE = pa.scalar(0, pa.int32())
 
 
 def _split(text: str | bytes, separator: str | bytes) -> pa.Array:

@@ -241,6 +241,15 @@ def test_a_message_is_the_rest_of_the_line_only_where_the_grammar_says():
     assert [i.line_no for i in issues] == [1, 2, 3, 4, 10] and len(events) == 9  # the five holding \r or \n
 
 
+def test_raw_lines_between_blank_ones_are_their_own():
+    """Blank lines split a chunk's raw lines into runs, given back as slices of it, or one by one
+    where there are more than RUNS of them."""
+    lines = (SAMPLES / "windows_update" / "classic.log").read_text(encoding="utf-8").splitlines()
+    assert len(lines) > fastparse.RUNS
+    assert_same(lines[:7] + ["", "  "] + lines[7:30] + [""] + lines[30:])
+    assert_same([spaced for line in lines for spaced in (line, "")])
+
+
 def test_report_event_records_take_the_fast_path(monkeypatch):
     """REPORT EVENT records are read by SQL, not handed to Lark (which would be 50x slower)."""
     path = next(p for p in corpus_files("windows_update") if "REPORT EVENT" in p.read_text(encoding="utf-8", errors="replace"))
