@@ -61,7 +61,7 @@ LARK_FEATURES = 64
 # Windows 10+ messages (118 kB) 25-34 against 47-51 ms, 5,000 (0.6 MB) 85-95 against 87-99 ms,
 # 20,000 (2.4 MB) 354 against 255 ms.
 LITERAL_BYTES = 512 << 10
-# Runs of consecutive lines that :func:`_these` gives as slices of a chunk, beyond which it copies them.
+# Runs of consecutive taken lines that :func:`_apart` gives as slices of a chunk, beyond which it copies them.
 RUNS = 64
 # What the line query reads: each line, numbered, with the UTC offset in force at it.
 _INPUT = pa.schema([("line_no", pa.int64()), ("line", pa.string()), ("utc_offset", pa.int16())])
@@ -198,11 +198,10 @@ def _finished(parser: ModuleType, feed: _Feed, taken: pa.Table, constants: dict,
         lines = feed.upto(end)
         if not lines.num_rows:
             continue
-        numbers, first = lines.column("line_no"), lines.column("line_no")[0].as_py()
-        fast = _in_schema(part, features.slice(start, rows), lines.column("line"), first, constants)
+        raw, rest = _apart(lines, part.column("line_no"))
+        fast = _in_schema(part, features.slice(start, rows), raw, constants)
         issues: list[ParseIssue] = []
-        if part.num_rows < lines.num_rows:
-            rest = lines.filter(pc.invert(pc.is_in(numbers, value_set=part.column("line_no"))))
+        if rest.num_rows:
             slow = [row for row in zip(*(rest.column(c).to_pylist() for c in rest.column_names)) if row[1].strip()]
             events, issues = _lark(parser, slow, constants["source"], constants["host"])
             if events:
@@ -668,15 +667,15 @@ def _group(lr: LineRegex) -> Callable[[str], str]:
     return group
 
 
-def _in_schema(table: pa.Table, features: pa.Table, lines: pa.ChunkedArray, first_line_no: int, constants: dict[str, str | None]) -> pa.Table:
+def _in_schema(table: pa.Table, features: pa.Table, raw: pa.ChunkedArray, constants: dict[str, str | None]) -> pa.Table:
     """The fast rows in :data:`EVENT_SCHEMA`: the line query's columns, the features of their
-    messages, the raw lines taken back from the chunk (all of them, in order, when the query took
-    every line), the columns that are the same on every row, and no exception chains (a line holds
-    none). The cast to the schema makes ``timestamp_utc`` UTC: its values are UTC already."""
+    messages, their ``raw`` lines, the columns that are the same on every row, and no exception
+    chains (a line holds none). The cast to the schema makes ``timestamp_utc`` UTC: its values are
+    UTC already."""
     n = table.num_rows
     chains = EVENT_SCHEMA.field("exception_chain").type
     extra = {
-        "raw": lines if n == len(lines) else _these(lines, table.column("line_no"), first_line_no),
+        "raw": raw,
         "line_count": pa.repeat(pa.scalar(1, pa.int32()), n),
         "exception_chain": pa.ListArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), n + 1), pa.array([], chains.value_type), type=chains),
         **{name: _repeated(value, n) for name, value in constants.items()},
@@ -696,23 +695,33 @@ def _repeated(value: str | None, count: int) -> pa.Array:
     return pa.repeat(pa.scalar(value, pa.string()), count)
 
 
-def _these(lines: pa.ChunkedArray, numbers: pa.ChunkedArray, first: int) -> pa.ChunkedArray:
-    """The ``lines`` (numbered from ``first``) whose ``numbers`` are given, ascending. Most lines
-    left out are blank, and few: the runs of lines between them are slices, not copies (1M classic
-    lines: 0.12 s of copying in ``take``, as nearly every chunk holds a blank line); with more than
-    :data:`RUNS` runs, a take.
+def _apart(lines: pa.Table, taken: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.Table]:
+    """The raw text of the ``lines`` (:data:`_INPUT` rows) whose numbers are ``taken`` (ascending),
+    and the other lines. Those others are few, and most are blank: the runs of taken lines between
+    them are slices, not copies (where a take copied the text of nearly every 30k-line classic
+    chunk, as nearly all hold a blank line: 0.12 s a million lines), and the others are found from
+    the runs (where a hash set of the taken numbers cost ~1.5 ms a chunk). Past :data:`RUNS` runs,
+    a take and a set, as before.
 
-    >>> _these(pa.chunked_array([["a", "b"], ["c", "d", "e"]]), pa.chunked_array([[2, 3], [5]]), 1).to_pylist()
-    ['b', 'c', 'e']
+    >>> lines = pa.table({"line_no": [4, 5, 6, 7, 8], "line": ["a", "", "c", "d", "e"]})
+    >>> raw, rest = _apart(lines, pa.chunked_array([[4], [6, 8]]))
+    >>> raw.to_pylist(), rest.column("line_no").to_pylist()
+    (['a', 'c', 'e'], [5, 7])
     """
-    places = pc.subtract(numbers, pa.scalar(first, numbers.type)).combine_chunks()
+    text = lines.column("line")
+    if len(taken) == lines.num_rows:
+        return text, lines.slice(0, 0)
+    places = pc.subtract(taken, lines.column("line_no")[0]).combine_chunks()
     steps = pc.pairwise_diff(places)
     starts = [0, *pc.indices_nonzero(pc.not_equal(steps, pa.scalar(1, steps.type))).to_pylist(), len(places)]
     if len(starts) > RUNS + 1:
-        return pc.take(lines, places)
+        return pc.take(text, places), lines.filter(pc.invert(pc.is_in(lines.column("line_no"), value_set=taken)))
     firsts = pc.take(places, pa.array(starts[:-1], pa.int64())).to_pylist() if len(places) else []
-    runs = [lines.slice(at, end - start) for at, start, end in zip(firsts, starts, starts[1:])]
-    return pa.chunked_array([chunk for run in runs for chunk in run.chunks], lines.type)
+    runs = [(at, end - start) for at, start, end in zip(firsts, starts, starts[1:])]
+    ends = [0, *(at + count for at, count in runs)]  # where each gap starts; the gap before each run, then after the last
+    left = [i for gap, (at, _) in zip(ends, [*runs, (lines.num_rows, 0)]) for i in range(gap, at)]
+    raw = pa.chunked_array([chunk for at, count in runs for chunk in text.slice(at, count).chunks], text.type)
+    return raw, lines.take(pa.array(left, pa.int64()))
 
 
 def _lark(parser: ModuleType, slow: list[tuple[int, str, int | None]], source: str, host: str | None):

@@ -241,13 +241,14 @@ def test_a_message_is_the_rest_of_the_line_only_where_the_grammar_says():
     assert [i.line_no for i in issues] == [1, 2, 3, 4, 10] and len(events) == 9  # the five holding \r or \n
 
 
-def test_raw_lines_between_blank_ones_are_their_own():
-    """Blank lines split a chunk's raw lines into runs, given back as slices of it, or one by one
-    where there are more than RUNS of them."""
+def test_lines_between_the_taken_ones_are_read_apart():
+    """Blank lines and lines the fast path leaves to Lark split a chunk's lines into runs: the raw
+    text of each run comes back as a slice of the chunk, or line by line where there are more than
+    RUNS runs, and the lines between them go to Lark, each under its own number."""
     lines = (SAMPLES / "windows_update" / "classic.log").read_text(encoding="utf-8").splitlines()
     assert len(lines) > fastparse.RUNS
-    assert_same(lines[:7] + ["", "  "] + lines[7:30] + [""] + lines[30:])
-    assert_same([spaced for line in lines for spaced in (line, "")])
+    assert_same(["junk", *lines[:7], "", "  ", *lines[7:30], "not a log line", *lines[30:], "", "tail junk"])
+    assert_same([spaced for i, line in enumerate(lines) for spaced in (line, "" if i % 3 else f"junk {i}")])
 
 
 def test_report_event_records_take_the_fast_path(monkeypatch):
