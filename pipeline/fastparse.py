@@ -608,7 +608,11 @@ def _passes(lr: LineRegex) -> list[str]:
     where its first pass matched. So each line of a file in one layout runs the passes of that
     layout's branch, and the first pass of the branches before it. A branch that ends with a
     :class:`~umlogs.parsers.fastpath.Rest` has two layers more: the rest of the line after its
-    last pass (``_b<i>rest``), then whether the branch matched (``_b<i>ended``), computed once."""
+    last pass (``_b<i>rest``), then whether the branch matched (``_b<i>ended``), computed once.
+    The rest is the line with the head its last pass matched removed, where the head occurs once
+    (any other line is not the branch's, and goes to Lark): ``replace`` finds it by bytes, where
+    ``substr`` counts the characters before it (1M classic lines in one DuckDB thread, seven
+    alternating runs: median 1.75 -> 1.72 s)."""
 
     def extract(b: int, p: int) -> str:
         names = ", ".join(f"'{g}'" for g in lr.branches[b][p].groups)
@@ -622,8 +626,9 @@ def _passes(lr: LineRegex) -> list[str]:
             layers.append(", ".join(f"CASE WHEN {_took(lr, b, 0)} THEN {extract(b, p)} END AS _b{b}p{p}" for p in range(1, len(branch))))
         if rest := branch[-1].rest:
             last = f"_b{b}p{len(branch) - 1}"
-            layers.append(f"CASE WHEN {_took(lr, b, len(branch) - 1)} THEN substr(line, length({last}.{HEAD}) + 1) END AS _b{b}rest")
-            layers.append(f"{_took(lr, b, len(branch) - 1)} AND {_fits(rest, f'_b{b}rest', f'{last}.{rest.after}')} AS _b{b}ended")
+            layers.append(f"CASE WHEN {_took(lr, b, len(branch) - 1)} THEN replace(line, {last}.{HEAD}, '') END AS _b{b}rest")
+            once = f"strlen(_b{b}rest) = strlen(line) - strlen({last}.{HEAD})"
+            layers.append(f"{_took(lr, b, len(branch) - 1)} AND {once} AND {_fits(rest, f'_b{b}rest', f'{last}.{rest.after}')} AS _b{b}ended")
     return layers
 
 

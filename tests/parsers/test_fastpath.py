@@ -234,11 +234,11 @@ def test_a_message_is_the_rest_of_the_line_only_where_the_grammar_says():
     the separator. Every other line goes to Lark, which reads it as the grammar says."""
     head = "2018-10-02\t11:21:58:874\t 408\t1224\t"
     rests = ["\tWARNING: a\rb", "\r", "\r\tx", "\t\r", "", "\t", " ", "  two spaces", "\t\tafter two tabs", "\tone\ntwo",
-             " x\u00e9\u2028y", "\t\u00a0", "(\tx", "\x0b\tvertical tab"]  # fmt: skip
+             " x\u00e9\u2028y", "\t\u00a0", "(\tx", "\x0b\tvertical tab", "\tquoting itself: " + head + "PT\tx"]  # fmt: skip
     lines = [head + "PT" + rest for rest in rests]
     assert_same(lines)
     events, issues = fast_view(lines)
-    assert [i.line_no for i in issues] == [1, 2, 3, 4, 10] and len(events) == 9  # the five holding \r or \n
+    assert [i.line_no for i in issues] == [1, 2, 3, 4, 10] and len(events) == 10  # the five holding \r or \n
 
 
 def test_lines_between_the_taken_ones_are_read_apart():
