@@ -30,8 +30,8 @@ and the rest of the line is the terminal's text when it holds none of the charac
 leaves out (:class:`Rest`). RE2's one-pass matcher then reads only the start of the line, where it
 read all of it to capture the message:
 
->>> lr.branches[0][-1].groups, lr.branches[0][-1].rest.group, lr.branches[1][-1].rest
-(('_head', 'classic__COMPONENT__0', 'classic___MSG_SEP__0'), 'classic__MESSAGE__0', None)
+>>> lr.branches[0][-1].groups, lr.branches[0][-1].rest.group, lr.branches[1][-1].rest.first
+(('_head', 'classic__COMPONENT__0', 'classic___MSG_SEP__0'), 'classic__MESSAGE__0', ' \\r\\n')
 
 Lines the guard marks all hold the literal text its lookaround terminal starts with, a cheap test
 before the guard's regex:
@@ -56,8 +56,9 @@ _LOOKAROUND = re.compile(r"\(\?(?:=|!|<=|<!)")
 _PLAIN = re.compile(r"[^\\.^$*+?{}\[\]|()]*")
 # A lookahead group, when it holds no parentheses of its own (REPORT_PREFIX's does not).
 _LOOKAHEAD = re.compile(r"\(\?=[^()]*\)")
-# A terminal that is a negated class of plain characters, repeated: ``[^\r\n]+``.
-_ANY_BUT = re.compile(r"\[\^([^\]\\^-]+)\]([+*])")
+# A terminal that is a negated class of plain characters, repeated (``[^\r\n]+``), or such a class
+# for its first character and another, repeated, for the rest (``[^ \r\n][^\r\n]*``).
+_ANY_BUT = re.compile(r"\[\^([^\]\\^-]+)\](?:([+*])|\[\^([^\]\\^-]+)\]\*)")
 # The group of a branch's last pass that holds the line up to a :class:`Rest` terminal.
 HEAD = "_head"
 
@@ -65,11 +66,13 @@ HEAD = "_head"
 @dataclass(frozen=True, slots=True)
 class Rest:
     """The terminal a branch ends with when it takes the rest of the line: its regex is a negated
-    class of characters repeated (``[^\\r\\n]+``), and in every path of the branch it comes last,
-    right after the terminal whose group is ``after``. The branch's last pass stops before it,
-    capturing the line up to there as :data:`HEAD`. What follows is the terminal's text when
-    ``after`` took part and it holds none of ``excluded`` (and is not empty, when ``required``); when
-    ``after`` took no part, the line must end there. Any other line is not the branch's.
+    class of characters repeated (``[^\\r\\n]+``), maybe after another for its first character
+    (``[^ \\r\\n][^\\r\\n]*``), and in every path of the branch it comes last, right after the
+    terminal whose group is ``after``. The branch's last pass stops before it, capturing the line up
+    to there as :data:`HEAD`. What follows is the terminal's text when ``after`` took part, it does
+    not start with one of ``first`` and holds none of ``excluded`` (and is not empty, when
+    ``required``); when ``after`` took no part, the line must end there. Any other line is not the
+    branch's.
 
     That is the full regex's reading, as leftmost-first matching gives it: the pass's match is the
     first of the branch's ways to read the start of the line, and the terminal then takes any rest
@@ -78,6 +81,7 @@ class Rest:
 
     group: str
     after: str
+    first: str
     excluded: str
     required: bool
 
@@ -200,8 +204,9 @@ def _rest(lark: Lark, branch: _Node) -> tuple[Rest | None, _Node]:
     for step in steps[:-1]:  # the same path without the rest's terminal
         node = node.children[step]
         copy = copy.children.setdefault(step, _Node({}, node.ends))
-    rest = Rest(group=f"{rule}__{name}__{n}", after=f"{before_rule}__{before}__{k}", excluded=shape[1],
-                required=shape[2] == "+" and not parent.ends)  # fmt: skip
+    first, excluded = (shape[1], shape[3]) if shape[3] else ("", shape[1])
+    rest = Rest(group=f"{rule}__{name}__{n}", after=f"{before_rule}__{before}__{k}", first=first, excluded=excluded,
+                required=(shape[2] != "*") and not parent.ends)  # fmt: skip
     return rest, trimmed
 
 

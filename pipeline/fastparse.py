@@ -636,10 +636,11 @@ def _fits(rest: Rest, text: str, after: str) -> str:
     """Whether ``text``, the rest of a line after a branch's last pass, is the :class:`Rest`
     terminal's (``after``: the terminal before it), or nothing where the line may end.
 
-    >>> _fits(Rest("m", "sep", "\\r", required=False), "r", "p.sep")
-    "(r = '' OR (coalesce(p.sep, '') <> '' AND NOT contains(r, chr(13))))"
+    >>> _fits(Rest("m", "sep", " ", "\\r", required=False), "r", "p.sep")
+    "(r = '' OR (coalesce(p.sep, '') <> '' AND NOT starts_with(r, chr(32)) AND NOT contains(r, chr(13))))"
     """
     holds = " AND ".join([f"coalesce({after}, '') <> ''", *([f"{text} <> ''"] if rest.required else []),
+                          *(f"NOT starts_with({text}, chr({ord(c)}))" for c in rest.first if c not in rest.excluded),
                           *(f"NOT contains({text}, chr({ord(c)}))" for c in rest.excluded)])  # fmt: skip
     ended = f"({text} = '' AND coalesce({after}, '') = '')" if rest.required else f"{text} = ''"
     return f"({ended} OR ({holds}))"

@@ -229,9 +229,9 @@ def test_every_kind_of_date_and_time_of_day_is_read_as_lark_reads_it():
 
 
 def test_a_message_is_the_rest_of_the_line_only_where_the_grammar_says():
-    """RE2 stops after the classic component and its separator; the rest of the line is the
-    message (:class:`~umlogs.parsers.fastpath.Rest`) only when it holds no line break and follows
-    the separator. Every other line goes to Lark, which reads it as the grammar says."""
+    """RE2 stops after the component and the separator or padding after it; the rest of the line
+    is the message (:class:`~umlogs.parsers.fastpath.Rest`) only when it holds no line break and
+    follows the separator. Every other line goes to Lark, which reads it as the grammar says."""
     head = "2018-10-02\t11:21:58:874\t 408\t1224\t"
     rests = ["\tWARNING: a\rb", "\r", "\r\tx", "\t\r", "", "\t", " ", "  two spaces", "\t\tafter two tabs", "\tone\ntwo",
              " x\u00e9\u2028y", "\t\u00a0", "(\tx", "\x0b\tvertical tab", "\tquoting itself: " + head + "PT\tx"]  # fmt: skip
@@ -239,6 +239,11 @@ def test_a_message_is_the_rest_of_the_line_only_where_the_grammar_says():
     assert_same(lines)
     events, issues = fast_view(lines)
     assert [i.line_no for i in issues] == [1, 2, 3, 4, 10] and len(events) == 10  # the five holding \r or \n
+    etl = "2023/05/22 08:10:31.7433169 2944  3952  Handler"  # the Windows 10+ message: no space first, then any
+    rests = ["", " ", "   * START *", " " * 20 + "past the column", "\r", "  a\rb", " x\ny", "\tafter a tab", " é\u3000"]
+    lines = [etl + rest for rest in rests]
+    assert_same(lines)
+    assert [i.line_no for i in fast_view(lines)[1]] == [5, 6, 7, 8]
 
 
 def test_lines_between_the_taken_ones_are_read_apart():
