@@ -190,8 +190,10 @@ def _finished(parser: ModuleType, feed: _Feed, taken: pa.Table, constants: dict,
     """The events of the lines the line query has passed, in tables of about ``rows``: ``taken``
     (the rows it took since the last call, in order) with their features, read at once, and the
     lines between them it did not take, parsed by Lark. Every line up to the last taken one is
-    passed; with ``last``, every line fed. Each table is made only once the one before has gone."""
+    passed; with ``last``, every line fed. Each table is made only once the one before has gone.
+    The columns of one value (``constants``) are made once for all the tables, and sliced."""
     features = _features(parser, taken, feed)
+    same = {name: pa.repeat(pa.scalar(value, pa.string()), min(rows, taken.num_rows)) for name, value in constants.items()}
     for start in range(0, max(taken.num_rows, 1), rows):
         part = taken.slice(start, rows)
         end = feed.next_line_no - 1 if last and start + rows >= taken.num_rows else part.column("line_no")[-1].as_py()
@@ -199,7 +201,7 @@ def _finished(parser: ModuleType, feed: _Feed, taken: pa.Table, constants: dict,
         if not lines.num_rows:
             continue
         raw, rest = _apart(lines, part.column("line_no"))
-        fast = _in_schema(part, features.slice(start, rows), raw, constants)
+        fast = _in_schema(part, features.slice(start, rows), raw, {name: column.slice(0, part.num_rows) for name, column in same.items()})
         issues: list[ParseIssue] = []
         if rest.num_rows:
             slow = [row for row in zip(*(rest.column(c).to_pylist() for c in rest.column_names)) if row[1].strip()]
@@ -673,9 +675,9 @@ def _group(lr: LineRegex) -> Callable[[str], str]:
     return group
 
 
-def _in_schema(table: pa.Table, features: pa.Table, raw: pa.ChunkedArray, constants: dict[str, str | None]) -> pa.Table:
+def _in_schema(table: pa.Table, features: pa.Table, raw: pa.ChunkedArray, same: dict[str, pa.Array]) -> pa.Table:
     """The fast rows in :data:`EVENT_SCHEMA`: the line query's columns, the features of their
-    messages, their ``raw`` lines, the columns that are the same on every row, and no exception
+    messages, their ``raw`` lines, the columns that are the ``same`` on every row, and no exception
     chains (a line holds none). The cast to the schema makes ``timestamp_utc`` UTC: its values are
     UTC already."""
     n = table.num_rows
@@ -684,21 +686,10 @@ def _in_schema(table: pa.Table, features: pa.Table, raw: pa.ChunkedArray, consta
         "raw": raw,
         "line_count": pa.repeat(pa.scalar(1, pa.int32()), n),
         "exception_chain": pa.ListArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), n + 1), pa.array([], chains.value_type), type=chains),
-        **{name: _repeated(value, n) for name, value in constants.items()},
+        **same,
     }
     source = {f.name: (features if f.name in FEATURES else table) for f in EVENT_SCHEMA}
     return pa.table({f.name: extra[f.name] if f.name in extra else source[f.name].column(f.name) for f in EVENT_SCHEMA}).cast(EVENT_SCHEMA)
-
-
-@functools.lru_cache(maxsize=16)
-def _repeated(value: str | None, count: int) -> pa.Array:
-    """``value`` ``count`` times, as strings: made once for the chunks of a file, which are nearly all
-    of one size (a file's name 30k times is 1.5 MB to fill, ~1 ms).
-
-    >>> _repeated("x.log", 2).to_pylist(), _repeated("x.log", 2) is _repeated("x.log", 2)
-    (['x.log', 'x.log'], True)
-    """
-    return pa.repeat(pa.scalar(value, pa.string()), count)
 
 
 def _apart(lines: pa.Table, taken: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.Table]:
