@@ -220,9 +220,9 @@ def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | 
     >>> line_offsets(windows_update, pa.array(["x", banner, "y"]), "x.log", None).to_pylist()
     [None, 180, 180]
     """
-    marked = _banner_lines(parser, lines)
+    marked = _holding(lines, parser.BANNER_TEXT)
     changes, offset = [], start
-    for i, line in zip(marked.to_pylist(), pc.take(lines, marked).to_pylist()):
+    for i, line in zip(marked, pc.take(lines, pa.array(marked, pa.int64())).to_pylist()):
         found = _banner_offset(parser, line, source, offset)
         if found != offset:
             changes.append((i, found))
@@ -233,11 +233,6 @@ def line_offsets(parser: ModuleType, lines: pa.Array, source: str, start: int | 
     at = pc.is_in(_counting(0, len(lines)), value_set=pa.array([i for i, _ in changes], pa.int64()))
     values = pa.array([start, *(o for _, o in changes)], pa.int16())
     return pc.take(values, pc.cumulative_sum(pc.cast(at, pa.int64())))
-
-
-def _banner_lines(parser: ModuleType, lines: pa.Array) -> pa.Array:
-    """The indices of the lines that name a banner."""
-    return pa.array(_holding(lines, parser.BANNER_TEXT), pa.int64())
 
 
 def _holding(lines: pa.Array, text: str) -> list[int]:
