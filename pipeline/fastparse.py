@@ -483,10 +483,10 @@ def _features(parser: ModuleType, taken: pa.Table, feed: _Feed) -> pa.Table:
     at = seen  # where each message is among the known ones: only the lines whose messages are new are looked up again
     if len(new):
         learned, before = found.filter(pc.invert(found.column("_guarded"))), len(known.messages)
-        unseen = pc.and_(pc.invert(guarded), pc.is_null(seen))
-        at = None if _overflowing(known, learned.num_rows) else _after(seen, unseen, messages, learned, before)
+        pruned = _overflowing(known, learned.num_rows)  # the known ones are cut down: all looked up again
         known = _local.known = _learning(known, seen, learned)
-        at = pc.index_in(messages, value_set=known.messages) if at is None else at
+        unseen = pc.and_(pc.invert(guarded), pc.is_null(seen))
+        at = pc.index_in(messages, value_set=known.messages) if pruned else _after(seen, unseen, messages, learned, before)
     if not len(records):
         return known.features.take(at)
     found = found.filter(found.column("_guarded"))
