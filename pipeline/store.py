@@ -96,6 +96,11 @@ _ENCODINGS = {"event_id": "DELTA_LENGTH_BYTE_ARRAY", "line_no": "DELTA_BINARY_PA
 # 3.1-3.5 s, and written in less CPU to 8% less space. A dictionary holds at most its row group's
 # values, which are in memory already.
 DICTIONARY_PAGE_BYTES = 64 << 20
+# Rows the sink gathers into one row group (each ``write_table`` ends one, and the parse hands over
+# tables of ~30k rows): half as many dictionaries and pages to build. The sink alone, writing 1M
+# events in tables of 30k (seven alternating runs, median CPU): classic 0.94 -> 0.89 s, Windows 10+
+# 1.42 -> 1.24 s. 120k saved no more, and held 50 MB more; 60k adds 12 MB to the peak of the 1 GB log.
+ROW_GROUP_ROWS = 60_000
 
 
 def parquet_options(schema: pa.Schema) -> dict:
@@ -168,8 +173,9 @@ def issues_path(events_path: Path) -> Path:
 @contextlib.contextmanager
 def parquet_sink(path: Path, schema: pa.Schema = EVENT_SCHEMA):
     """A function that appends tables to the Parquet file ``path``. A background thread writes
-    (pyarrow releases the GIL, so parsing goes on meanwhile) to a temporary file beside ``path``,
-    renamed into place when the block ends without an error.
+    (pyarrow releases the GIL, so parsing goes on meanwhile), in row groups of about
+    :data:`ROW_GROUP_ROWS`, to a temporary file beside ``path``, renamed into place when the block
+    ends without an error.
 
     >>> import tempfile
     >>> out = Path(tempfile.mkdtemp()) / "e.parquet"
@@ -184,13 +190,21 @@ def parquet_sink(path: Path, schema: pa.Schema = EVENT_SCHEMA):
     failure: list[BaseException] = []
 
     def write() -> None:
+        held: list[pa.Table] = []  # the tables of the row group to come
         with pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as writer:
-            while (table := queue.get()) is not None:
-                if not failure:
-                    try:
-                        writer.write_table(table.cast(schema))
-                    except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
-                        failure.append(error)
+            while True:
+                table = queue.get()
+                if table is not None:
+                    held.append(table)
+                if held and (table is None or sum(map(len, held)) >= ROW_GROUP_ROWS):
+                    if not failure:
+                        try:
+                            writer.write_table(pa.concat_tables(held).cast(schema))
+                        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+                            failure.append(error)
+                    held = []
+                if table is None:
+                    return
 
     def sink(table: pa.Table) -> None:
         if failure:

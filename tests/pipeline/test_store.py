@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 
 from conftest import ROOT
 from umlogs.parsers.event import Event
+from umlogs.pipeline import store
 from umlogs.pipeline.store import EVENT_SCHEMA, ISSUE_SCHEMA, event_from_row, events_table, parquet_sink
 
 
@@ -62,3 +63,15 @@ def test_many_distinct_messages_keep_their_dictionary(tmp_path):
     assert meta.num_row_groups == 1 and column.has_dictionary_page
     assert column.total_uncompressed_size < 4_000_000
     assert pq.read_table(out, columns=["message"]).column("message").to_pylist() == messages
+
+
+def test_the_sink_gathers_tables_into_row_groups_in_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "ROW_GROUP_ROWS", 5)
+    out = tmp_path / "e.parquet"
+    numbers = iter(range(1, 8))
+    with parquet_sink(out) as sink:
+        for size in (2, 2, 2, 1):  # 6 rows pass 5: one row group; the last row makes its own
+            sink(events_table([Event(format="f", source="s", line_no=next(numbers), raw="r", message="m") for _ in range(size)]))
+    meta = pq.ParquetFile(out).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [6, 1]
+    assert pq.read_table(out, columns=["line_no"]).column("line_no").to_pylist() == list(range(1, 8))
