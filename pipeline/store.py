@@ -190,19 +190,19 @@ def parquet_sink(path: Path, schema: pa.Schema = EVENT_SCHEMA):
     failure: list[BaseException] = []
 
     def write() -> None:
-        held: list[pa.Table] = []  # the tables of the row group to come
+        held: list[pa.Table] = []  # the tables of the row group to come, each cast to ``schema``
         with pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as writer:
             while True:
                 table = queue.get()
-                if table is not None:
-                    held.append(table)
-                if held and (table is None or sum(map(len, held)) >= ROW_GROUP_ROWS):
-                    if not failure:
-                        try:
-                            writer.write_table(pa.concat_tables(held).cast(schema))
-                        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
-                            failure.append(error)
-                    held = []
+                if not failure:
+                    try:
+                        if table is not None:
+                            held.append(table.cast(schema))
+                        if held and (table is None or sum(map(len, held)) >= ROW_GROUP_ROWS):
+                            writer.write_table(pa.concat_tables(held))
+                            held = []
+                    except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+                        failure.append(error)
                 if table is None:
                     return
 
