@@ -96,11 +96,15 @@ _ENCODINGS = {"event_id": "DELTA_LENGTH_BYTE_ARRAY", "line_no": "DELTA_BINARY_PA
 # 3.1-3.5 s, and written in less CPU to 8% less space. A dictionary holds at most its row group's
 # values, which are in memory already.
 DICTIONARY_PAGE_BYTES = 64 << 20
-# Rows the sink gathers into one row group (each ``write_table`` ends one, and the parse hands over
-# tables of ~30k rows): half as many dictionaries and pages to build. The sink alone, writing 1M
-# events in tables of 30k (seven alternating runs, median CPU): classic 0.94 -> 0.89 s, Windows 10+
-# 1.42 -> 1.24 s. 120k saved no more, and held 50 MB more; 60k adds 12 MB to the peak of the 1 GB log.
-ROW_GROUP_ROWS = 60_000
+# Rows the sink gathers at least into one row group before writing it (each ``write_table`` ends
+# one). The parse hands over tables of up to 30k rows, a few fewer where lines were blank, so two
+# make a group of ~60k: half as many dictionaries and pages to build as one table a group. The sink
+# alone, writing 1M events in tables of 30k (seven alternating runs, median CPU): classic 0.94 ->
+# 0.89 s, Windows 10+ 1.42 -> 1.24 s; 120k saved no more, and held 50 MB more. At 60k, two tables
+# one row short of it waited for a third: groups of 60k and 90k in turn, and the first (the file's
+# first features read, 59,963 rows of 1M classic lines) was written only with the second read, at
+# 0.9 s instead of 0.6 s into the run (docs/performance.md).
+ROW_GROUP_ROWS = 50_000
 
 
 def parquet_options(schema: pa.Schema) -> dict:
@@ -173,9 +177,9 @@ def issues_path(events_path: Path) -> Path:
 @contextlib.contextmanager
 def parquet_sink(path: Path, schema: pa.Schema = EVENT_SCHEMA):
     """A function that appends tables to the Parquet file ``path``. A background thread writes
-    (pyarrow releases the GIL, so parsing goes on meanwhile), in row groups of about
-    :data:`ROW_GROUP_ROWS`, to a temporary file beside ``path``, renamed into place when the block
-    ends without an error.
+    (pyarrow releases the GIL, so parsing goes on meanwhile), each row group once it holds
+    :data:`ROW_GROUP_ROWS` rows or more (the last, what is left), to a temporary file beside
+    ``path``, renamed into place when the block ends without an error.
 
     >>> import tempfile
     >>> out = Path(tempfile.mkdtemp()) / "e.parquet"
