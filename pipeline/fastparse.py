@@ -50,8 +50,12 @@ _FOUND = pa.schema([("message", pa.string()), ("_guarded", pa.bool_()), *(EVENT_
 CACHED_MESSAGES = 100_000
 # Lines whose messages the features query reads at once: its fixed cost (~10 ms) is paid once for
 # them, though every classic chunk holds REPORT EVENT records, each a message never met before. The
-# first ``rows`` lines of a file are read alone, so that its first events reach the writer while
-# DuckDB runs on (1M classic lines, five alternating runs: median 5.37 -> 4.83 s).
+# first read comes sooner, at ``rows`` lines, so that a file's first events reach the writer while
+# DuckDB runs on (1M classic lines, five alternating runs: median 5.37 -> 4.83 s). A read waits for
+# DuckDB's batches to hold that many taken lines, and a batch of ``rows`` lines holds a few fewer
+# where lines were blank, so each read takes one batch more in practice: the first ~60k lines (two
+# tables, a row group the writer starts on at once: store.ROW_GROUP_ROWS), then ~150k. Reads of
+# fewer lines were no faster (docs/performance.md, thirteenth round).
 FEATURE_LINES = 120_000
 # New messages (with REPORT EVENT records) at most this many are read by Lark from their lines rather
 # than by the features query: Lark takes ~0.1 ms a line, the query ~10 ms however few it reads.
