@@ -262,12 +262,11 @@ def _arrow_blocks(stream, stats: StreamStats, chunk_bytes: int, max_line: int):
     while stats.encoding in ("utf-8", "utf-8-sig"):
         cut = carry.rfind(b"\n")
         if cut >= 0:
-            block = carry[: cut + 1]
             try:
-                lines = _lines(block, stats, max_line)
+                lines = _lines(carry, stats, max_line, end=cut)
             except pa.ArrowInvalid:  # not UTF-8: the text path decides what it is
                 break
-            multibyte = multibyte or (not block.isascii() and _has_multibyte(block.decode("utf-8")))
+            multibyte = multibyte or (not carry.isascii() and _has_multibyte(carry[:cut].decode("utf-8")))
             carry = carry[cut + 1 :]
             yield lines
         if eof or len(carry) > max_line + 1:  # the end, or an endless line: the text path keeps its start
@@ -293,15 +292,17 @@ def _blocks(chunks, stats: StreamStats, max_line: int):
         yield _lines(carry + "\n", stats, max_line)
 
 
-def _lines(block: str | bytes, stats: StreamStats, max_line: int) -> pa.Array:
-    """The lines of ``block`` (text ending with a newline, UTF-8 bytes or a string) as an Arrow array,
-    counted in ``stats``. Raises ``pa.ArrowInvalid`` for bytes that are not UTF-8."""
+def _lines(block: str | bytes, stats: StreamStats, max_line: int, end: int | None = None) -> pa.Array:
+    """The lines of ``block`` (UTF-8 bytes or a string) up to the newline at ``end`` (by default its
+    last character) as an Arrow array, counted in ``stats``. Raises ``pa.ArrowInvalid`` for bytes
+    that are not UTF-8."""
+    end = len(block) - 1 if end is None else end
     newline, cr = ("\n", "\r") if isinstance(block, str) else (b"\n", b"\r")
-    pieces = _split(block[:-1], newline)
+    pieces = _split(block, end, newline)
     # A line is long when its text with the \r of a CRLF is longer than max_line characters. Their
     # count is read only when some line has more bytes than that (a character has one or more).
     long = pc.greater(pc.utf8_length(pieces), max_line) if pc.max(pc.binary_length(pieces)).as_py() > max_line else None
-    if cr in block:  # drop the \r of each \r\n
+    if block.find(cr, 0, end) >= 0:  # drop the \r of each \r\n
         ends = pc.ends_with(pieces, "\r")
         cut = pc.utf8_slice_codeunits(pieces, 0, -1)
         pieces = cut if pc.all(ends).as_py() else pc.if_else(ends, cut, pieces)
@@ -317,6 +318,15 @@ def _lines(block: str | bytes, stats: StreamStats, max_line: int) -> pa.Array:
 _NONE = pa.scalar(0, pa.int32())
 
 
-def _split(text: str | bytes, separator: str | bytes) -> pa.Array:
-    kind = pa.string() if isinstance(text, str) else pa.binary()
-    return pc.split_pattern(pa.array([text], kind), separator).flatten().cast(pa.string())
+def _split(text: str | bytes, end: int, separator: str | bytes) -> pa.Array:
+    """``text[:end]`` split at ``separator``, as strings. Bytes are split where they lie, with no copy
+    made first (1M classic lines: 0.19 -> 0.14 s, docs/performance.md).
+
+    >>> _split(b"a\\nb\\nc", 3, b"\\n").to_pylist(), _split("a\\nb", 3, "\\n").to_pylist()
+    (['a', 'b'], ['a', 'b'])
+    """
+    if isinstance(text, str):
+        whole = pa.array([text[:end]], pa.string())
+    else:  # one binary value over the bytes as they are
+        whole = pa.Array.from_buffers(pa.binary(), 1, [None, pa.array([0, end], pa.int32()).buffers()[1], pa.py_buffer(text)])
+    return pc.split_pattern(whole, separator).flatten().cast(pa.string())
