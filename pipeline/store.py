@@ -114,16 +114,21 @@ ROW_GROUP_ROWS = 50_000
 
 
 def parquet_options(schema: pa.Schema) -> dict:
-    """How umlogs writes Parquet: zstd; dictionaries and statistics only where they pay.
+    """How umlogs writes Parquet: zstd; dictionaries and statistics only where they pay. Both are
+    asked for by leaf column, so only flat columns are named: the values of a list or a map (mostly
+    empty) are written plain and without statistics, which would prune nothing.
 
     >>> options = parquet_options(pa.schema([("raw", pa.string()), ("level", pa.string()), ("event_id", pa.string())]))
     >>> options["use_dictionary"], options["column_encoding"]
     (['level'], {'event_id': 'DELTA_LENGTH_BYTE_ARRAY'})
+    >>> parquet_options(pa.schema([("kbs", pa.list_(pa.string()))]))["write_statistics"]
+    []
     """
+    flat = [f for f in schema if not pa.types.is_nested(f.type)]
     return {
         "compression": "zstd",
-        "use_dictionary": [f.name for f in schema if f.name not in _NO_DICTIONARY],
-        "write_statistics": [f.name for f in schema if f.name not in _NO_STATISTICS],
+        "use_dictionary": [f.name for f in flat if f.name not in _NO_DICTIONARY],
+        "write_statistics": [f.name for f in flat if f.name not in _NO_STATISTICS],
         "column_encoding": {f.name: _ENCODINGS[f.name] for f in schema if f.name in _ENCODINGS},
         "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES,
         "write_batch_size": WRITE_BATCH_VALUES,
