@@ -48,7 +48,7 @@ _FOUND = pa.schema([("message", pa.string()), ("_guarded", pa.bool_()), *(EVENT_
 # Distinct messages whose features a thread keeps (~200 bytes each with their features): 1M generated
 # Windows 10+ lines hold 28k (their cV ids make many unique), and each learned again costs ~16 us.
 CACHED_MESSAGES = 100_000
-# Lines whose messages the features query reads at once: its fixed cost (~10 ms) is paid once for
+# Lines whose messages the features query reads at once: its fixed cost (~4-6 ms) is paid once for
 # them, though every classic chunk holds REPORT EVENT records, each a message never met before. The
 # first read comes sooner, at ``rows`` lines, so that a file's first events reach the writer while
 # DuckDB runs on (1M classic lines, five alternating runs: median 5.37 -> 4.83 s). A read waits for
@@ -58,8 +58,10 @@ CACHED_MESSAGES = 100_000
 # fewer lines were no faster (docs/performance.md, thirteenth round).
 FEATURE_LINES = 120_000
 # New messages (with REPORT EVENT records) at most this many are read by Lark from their lines rather
-# than by the features query: Lark takes ~0.1 ms a line, the query ~10 ms however few it reads.
-LARK_FEATURES = 64
+# than by the features query: Lark takes 0.13-0.19 ms a line, the query 3.7-5.7 ms however few it
+# reads (one message, warm, median of 21), so they cost the same at ~30. Whole runs over the
+# windows_update corpus could not tell 0, 24 and 64 apart (eight alternating rounds).
+LARK_FEATURES = 32
 # Bytes of messages at most that the features query takes as a string literal rather than as a
 # registered table (:func:`_query_features`). Thread CPU for one query, literal against table: 1,000
 # Windows 10+ messages (118 kB) 25-34 against 47-51 ms, 5,000 (0.6 MB) 85-95 against 87-99 ms,
@@ -513,8 +515,8 @@ def _after(at: pa.Array, rows: pa.BooleanArray, messages: pa.Array, found: pa.Ta
 
 def _read(parser: ModuleType, asked: pa.Table, taken: pa.Table, feed: _Feed) -> pa.Table:
     """The features (:data:`_FOUND`) of the ``asked`` messages, which lines of ``taken`` carry. A
-    few: Lark parses a line that carries each (~0.1 ms a line, where the features query takes
-    ~10 ms however few it reads). More: the features query reads them."""
+    few: Lark parses a line that carries each (0.13-0.19 ms a line, where the features query takes
+    ~4-6 ms however few it reads). More: the features query reads them."""
     if asked.num_rows <= LARK_FEATURES and (numbers := _carrying(asked, taken)) is not None:
         events = [item for n in numbers for item in parser.parse([feed.line(n)], "", first_line_no=n)]
         if len(events) == asked.num_rows and all(isinstance(e, Event) for e in events):  # as the line query said
