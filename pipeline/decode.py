@@ -263,7 +263,7 @@ def _arrow_blocks(stream, stats: StreamStats, chunk_bytes: int, max_line: int):
         cut = carry.rfind(b"\n")
         if cut >= 0:
             try:
-                lines = _lines(carry, stats, max_line, end=cut)
+                lines = _lines(carry, stats, max_line, cut)
             except pa.ArrowInvalid:  # not UTF-8: the text path decides what it is
                 break
             multibyte = multibyte or (not carry.isascii() and _has_multibyte(carry[:cut].decode("utf-8")))
@@ -287,16 +287,15 @@ def _blocks(chunks, stats: StreamStats, max_line: int):
         if len(carry) > max_line + 1:  # an endless line: keep its start, count it as long
             carry = carry[: max_line + 1]
         if cut >= 0:
-            yield _lines(text[: cut + 1], stats, max_line)
+            yield _lines(text, stats, max_line, cut)
     if carry:
-        yield _lines(carry + "\n", stats, max_line)
+        yield _lines(carry, stats, max_line, len(carry))
 
 
-def _lines(block: str | bytes, stats: StreamStats, max_line: int, end: int | None = None) -> pa.Array:
-    """The lines of ``block`` (UTF-8 bytes or a string) up to the newline at ``end`` (by default its
-    last character) as an Arrow array, counted in ``stats``. Raises ``pa.ArrowInvalid`` for bytes
-    that are not UTF-8."""
-    end = len(block) - 1 if end is None else end
+def _lines(block: str | bytes, stats: StreamStats, max_line: int, end: int) -> pa.Array:
+    """The lines of ``block`` (UTF-8 bytes or a string) before ``end`` (the index of the newline
+    after the last of them, or the length of a last line without one) as an Arrow array, counted in
+    ``stats``. Raises ``pa.ArrowInvalid`` for bytes that are not UTF-8."""
     newline, cr = ("\n", "\r") if isinstance(block, str) else (b"\n", b"\r")
     pieces = _split(block, end, newline)
     # A line is long when its text with the \r of a CRLF is longer than max_line characters. Their
